@@ -1,0 +1,19 @@
+"""trajax: simulate many trajectories, fit maximum-likelihood estimates, check rates against
+the Fisher information (see README.md)."""
+
+from . import noise as noise
+from ._fisher import cramer_rao as cramer_rao
+from ._fisher import fisher_information as fisher_information
+from ._fit import FitResult as FitResult
+from ._fit import fit as fit
+from ._likelihood import log_likelihood as log_likelihood
+from ._likelihood import ravel as ravel
+from ._likelihood import score as score
+from ._model import AbstractModel as AbstractModel
+from ._models import DependentRegression as DependentRegression
+from ._models import LinearSystem as LinearSystem
+from ._models import MarkovChain as MarkovChain
+from ._models import TwoStateChain as TwoStateChain
+from ._simulate import simulate as simulate
+
+__version__ = "0.1.0"

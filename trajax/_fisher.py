@@ -1,0 +1,108 @@
+"""Trajectory Fisher information I_T(θ) three ways, and the Cramér–Rao value tr(I_T⁻¹)/m."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from ._checks import check_int
+from ._keys import check_key
+from ._likelihood import trajectory_log_likelihood_at
+from ._model import AbstractModel
+from ._simulate import trajectory_key
+
+__all__ = ["fisher_information", "cramer_rao"]
+
+METHODS = ("auto", "exact", "outer", "hessian")
+DEFAULT_SAMPLES = 2000
+
+
+def _per_sample(model, key, i, num_steps: int, method: str):
+    z = model.sample_trajectory(trajectory_key(key, i), num_steps)
+    if method == "outer":
+        s = jax.grad(trajectory_log_likelihood_at, argnums=1)(model, model.theta, z)
+        return jnp.outer(s, s)
+    return -jax.hessian(trajectory_log_likelihood_at, argnums=1)(model, model.theta, z)
+
+
+@eqx.filter_jit
+def _monte_carlo(model, key, indices, num_steps: int, method: str, batch_size: int):
+    mats = jax.lax.map(
+        lambda i: _per_sample(model, key, i, num_steps, method), indices, batch_size=batch_size
+    )
+    n = mats.shape[0]
+    mean = mats.mean(0)
+    stderr = mats.std(0, ddof=1) / jnp.sqrt(n)
+    return mean, stderr
+
+
+def fisher_information(
+    model: AbstractModel,
+    num_steps: int,
+    *,
+    method: str = "auto",
+    key: PRNGKeyArray | None = None,
+    num_samples: int | None = None,
+    batch_size: int = 256,
+    return_stderr: bool = False,
+) -> Float[Array, "p p"] | tuple[Float[Array, "p p"], Float[Array, "p p"]]:
+    """I_T(θ) = E[s sᵀ] = −E[∇² log p_θ(z_{1:T})] of ONE trajectory of `num_steps` states.
+
+    Methods:
+        "exact": the model's closed form (error if it has none);
+        "outer": Monte-Carlo mean of s sᵀ over `num_samples` simulated trajectories;
+        "hessian": Monte-Carlo mean of −∇²_θ log p;
+        "auto": exact when the model has a closed form, else "outer".
+    Monte-Carlo methods need `key`; trajectory i uses `fold_in(key, i)` as in `simulate`.
+    With `return_stderr=True` also returns the entrywise Monte-Carlo standard error
+    (zeros for "exact").
+
+    Example:
+        >>> import trajax as tj
+        >>> tj.fisher_information(tj.TwoStateChain(theta=0.8), 11)   # (T−1)/(θ(1−θ))
+        Array([[62.5]], dtype=float32)
+    """
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    T = check_int(num_steps, "num_steps", minimum=2)
+    if method in ("auto", "exact"):
+        exact = model.exact_fisher(T)
+        if exact is not None:
+            return (exact, jnp.zeros_like(exact)) if return_stderr else exact
+        if method == "exact":
+            raise ValueError(
+                f"method: 'exact' is not available for {type(model).__name__}; "
+                "use 'outer' or 'hessian' with a key"
+            )
+        method = "outer"
+    if key is None:
+        raise ValueError(f"key: method {method!r} is Monte-Carlo and needs a PRNG key")
+    key = check_key(key)
+    n = check_int(num_samples if num_samples is not None else DEFAULT_SAMPLES, "num_samples", 2)
+    indices = jnp.arange(n, dtype=jnp.uint32)
+    mean, stderr = _monte_carlo(model, key, indices, T, method, min(batch_size, n))
+    return (mean, stderr) if return_stderr else mean
+
+
+def cramer_rao(
+    model: AbstractModel,
+    num_trajectories: int,
+    num_steps: int,
+    *,
+    method: str = "auto",
+    key: PRNGKeyArray | None = None,
+    num_samples: int | None = None,
+) -> float:
+    """tr(I_T(θ)⁻¹)/m: the asymptotic E‖θ̂ − θ*‖² from m trajectories of T states."""
+    m = check_int(num_trajectories, "num_trajectories")
+    info = fisher_information(model, num_steps, method=method, key=key, num_samples=num_samples)
+    value = float(jnp.trace(jnp.linalg.inv(info))) / m
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(
+            f"num_steps: the Fisher information at T={num_steps} is singular; "
+            "no finite Cramér–Rao value"
+        )
+    return value

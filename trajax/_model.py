@@ -1,0 +1,133 @@
+"""The one abstract base every model derives from: the extension point of trajax.
+
+A model is an immutable `eqx.Module`. To add a model write ONE class that provides
+
+- parameters: list the estimated array fields in the class variable `parameters`
+  (θ is their row-major concatenation), or override `theta` / `with_theta`;
+- sampling: either `initial_state(key)` and `transition(key, z_t, t)`, or a whole
+  `sample_trajectory(key, num_steps)`;
+- likelihood: either `transition_log_prob(z_t, z_next, t)`, or a whole
+  `trajectory_log_likelihood(z)` (conditional on the first state).
+
+The engine then supplies `simulate`, `log_likelihood`, `score`, `fisher_information`
+(Monte-Carlo `outer` / `hessian`), `fit` (Newton or L-BFGS) and `sweep`. Optional hooks give
+the engine shortcuts: `exact_fisher` (closed-form I_T), `closed_form_mle`, `initial_theta`
+(a good starting point, e.g. least squares) and `to_unconstrained` / `from_unconstrained`
+(the coordinates an optimiser works in; θ is always reported in natural coordinates).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray, PyTree
+
+__all__ = ["AbstractModel"]
+
+
+def _prefix(tree, start: int | None, stop: int | None):
+    return jax.tree.map(lambda x: x[start:stop], tree)
+
+
+class AbstractModel(eqx.Module):
+    """Base class of trajax models. See the module docstring for what a subclass provides."""
+
+    parameters: ClassVar[tuple[str, ...]] = ()
+
+    # ------------------------------------------------------------------ parameters θ
+    @property
+    def theta(self) -> Float[Array, " p"]:
+        """θ: the flat vector of estimated parameters, natural coordinates, row-major."""
+        if not self.parameters:
+            raise NotImplementedError(
+                f"{type(self).__name__}: list the estimated fields in `parameters` "
+                "or override `theta` and `with_theta`"
+            )
+        return jnp.concatenate([jnp.ravel(getattr(self, name)) for name in self.parameters])
+
+    def with_theta(self, theta: Float[Array, " p"]) -> AbstractModel:
+        """A copy of this model whose parameters are `theta` (natural coordinates)."""
+        fields = [getattr(self, name) for name in self.parameters]
+        pieces, start = [], 0
+        for f in fields:
+            size = jnp.size(f)
+            pieces.append(jnp.reshape(theta[start : start + size], jnp.shape(f)).astype(f.dtype))
+            start += size
+        return eqx.tree_at(lambda m: [getattr(m, name) for name in self.parameters], self, pieces)
+
+    @property
+    def num_params(self) -> int:
+        """p = dim θ."""
+        return int(self.theta.shape[0])
+
+    def to_unconstrained(self, theta: Float[Array, " p"]) -> Float[Array, " q"]:
+        """Optimiser coordinates of θ (default: identity)."""
+        return theta
+
+    def from_unconstrained(self, u: Float[Array, " q"]) -> Float[Array, " p"]:
+        """Inverse of `to_unconstrained`."""
+        return u
+
+    # ------------------------------------------------------------------ sampling
+    def initial_state(self, key: PRNGKeyArray) -> PyTree:
+        """z_1 of one trajectory."""
+        raise NotImplementedError(
+            f"{type(self).__name__}: define `initial_state` and `transition`, "
+            "or override `sample_trajectory`"
+        )
+
+    def transition(self, key: PRNGKeyArray, z: PyTree, t: Array) -> PyTree:
+        """z_{t+1} given z_t (t is the 1-based index of z_t)."""
+        raise NotImplementedError(
+            f"{type(self).__name__}: define `initial_state` and `transition`, "
+            "or override `sample_trajectory`"
+        )
+
+    def sample_trajectory(self, key: PRNGKeyArray, num_steps: int) -> PyTree:
+        """z_1..z_T of one trajectory; every leaf has leading axis `num_steps`.
+
+        The randomness of state t comes from `fold_in(key, t)`, so the first T' states of a
+        longer trajectory equal a trajectory of T' states (the prefix property).
+        """
+        z1 = self.initial_state(jax.random.fold_in(key, 0))
+
+        def step(z, t):
+            z_next = self.transition(jax.random.fold_in(key, t), z, t)
+            return z_next, z_next
+
+        _, rest = jax.lax.scan(step, z1, jnp.arange(1, num_steps))
+        return jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), z1, rest)
+
+    # ------------------------------------------------------------------ likelihood
+    def transition_log_prob(self, z: PyTree, z_next: PyTree, t: Array) -> Float[Array, ""]:
+        """log p_θ(z_{t+1} | z_t) (t is the 1-based index of z_t)."""
+        raise NotImplementedError(
+            f"{type(self).__name__}: define `transition_log_prob` "
+            "or override `trajectory_log_likelihood`"
+        )
+
+    def trajectory_log_likelihood(self, z: PyTree) -> Float[Array, ""]:
+        """Σ_{t=1}^{T−1} log p_θ(z_{t+1} | z_{1:t}) of one trajectory (leading axis T)."""
+        num_steps = jax.tree.leaves(z)[0].shape[0]
+        t = jnp.arange(1, num_steps)
+        terms = jax.vmap(self.transition_log_prob)(_prefix(z, None, -1), _prefix(z, 1, None), t)
+        return jnp.sum(terms)
+
+    def validate_data(self, data: PyTree) -> None:
+        """Static checks of data with leading axes (m, T); raise ValueError naming `data`."""
+
+    # ------------------------------------------------------------------ optional shortcuts
+    def exact_fisher(self, num_steps: int) -> Float[Array, "p p"] | None:
+        """Closed-form I_T(θ) of ONE trajectory of `num_steps` states, or None."""
+        return None
+
+    def closed_form_mle(self, data: PyTree) -> Float[Array, " p"] | None:
+        """Closed-form MLE of θ from all trajectories jointly, or None."""
+        return None
+
+    def initial_theta(self, data: PyTree) -> Float[Array, " p"]:
+        """Starting point for iterative fits (default: this model's θ)."""
+        return self.theta

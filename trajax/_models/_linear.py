@@ -1,0 +1,176 @@
+"""Linear dynamical systems and dependent regression with product noise (SPEC §4)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from .._checks import as_float_array
+from .._model import AbstractModel
+from .._noise import AbstractNoise, Gaussian
+
+__all__ = ["LinearSystem", "DependentRegression"]
+
+
+def _check_noise(noise) -> AbstractNoise:
+    if not isinstance(noise, AbstractNoise):
+        raise ValueError(
+            f"noise: expected a trajax.noise family (Gaussian, StudentT, SmoothedLaplace, "
+            f"BangBang), got {type(noise).__name__}"
+        )
+    return noise
+
+
+def _check_vectors(data, dim: int) -> None:
+    shape = jnp.shape(data)
+    if len(shape) != 3 or shape[-1] != dim:
+        raise ValueError(f"data: expected shape (m, T, {dim}), got {shape}")
+
+
+class LinearSystem(AbstractModel):
+    """Linear dynamical system z_{t+1} = A z_t + w_t, z ∈ R^d (SPEC §4).
+
+    w_t has iid coordinates from `noise` (density ∝ exp(−φ)). θ = A.ravel() (row-major,
+    p = d²). z_1 = `x0` (default zeros). The MLE minimises Σ_t Σ_j φ(z_{t+1} − A z_t)_j:
+    ordinary least squares when the noise is Gaussian, Newton from the OLS start otherwise.
+    I_T = σ_φ^{-2} I_d ⊗ Σ_{t=1}^{T−1} E[z_t z_tᵀ], where E[z_t z_tᵀ] = Σ_t + μ_t μ_tᵀ,
+    Σ_1 = 0, Σ_{t+1} = A Σ_t Aᵀ + v I (v = Var w), μ_t = A^{t−1} x0.
+
+    Fields: `A` (d, d), `noise`, `x0` (d,), `dim` = d (static).
+
+    Example:
+        >>> import jax, jax.numpy as jnp, trajax as tj
+        >>> lds = tj.LinearSystem(A=jnp.array([[0.6, 0.1], [0.0, 0.5]]),
+        ...                       noise=tj.noise.StudentT(df=5.0))
+        >>> data = tj.simulate(lds, jax.random.key(0), 64, 100)   # (64, 100, 2)
+        >>> fit = tj.fit(lds, data)                              # Newton from OLS
+    """
+
+    A: Float[Array, "d d"]
+    noise: AbstractNoise
+    x0: Float[Array, " d"]
+    dim: int = eqx.field(static=True)
+    parameters = ("A",)
+
+    def __init__(self, A, noise=None, x0=None):
+        A = as_float_array(A, "A", ndim=2)
+        if A.shape[0] != A.shape[1]:
+            raise ValueError(f"A: expected a square d×d matrix, got shape {A.shape}")
+        d = A.shape[0]
+        self.A = A
+        self.noise = _check_noise(Gaussian(jnp.ones((), A.dtype)) if noise is None else noise)
+        self.x0 = jnp.zeros(d, A.dtype) if x0 is None else as_float_array(x0, "x0", shape=(d,))
+        self.dim = d
+
+    def initial_state(self, key):
+        return self.x0
+
+    def transition(self, key, z, t):
+        return self.A @ z + self.noise.sample(key, (self.dim,), z.dtype)
+
+    def transition_log_prob(self, z, z_next, t):
+        return jnp.sum(self.noise.log_prob(z_next - self.A @ z))
+
+    def trajectory_log_likelihood(self, z: Float[Array, "T d"]):
+        residuals = z[1:] - z[:-1] @ self.A.T
+        return jnp.sum(self.noise.log_prob(residuals))
+
+    def validate_data(self, data):
+        _check_vectors(data, self.dim)
+
+    def second_moments(self, num_steps: int) -> Float[Array, "T d d"]:
+        """E[z_t z_tᵀ] for t = 1..num_steps."""
+        v = self.noise.variance()
+        eye = jnp.eye(self.dim, dtype=self.A.dtype)
+
+        def step(carry, _):
+            Sigma, mu = carry
+            nxt = (self.A @ Sigma @ self.A.T + v * eye, self.A @ mu)
+            return nxt, Sigma + jnp.outer(mu, mu)
+
+        _, moments = jax.lax.scan(step, (jnp.zeros_like(eye), self.x0), None, length=num_steps)
+        return moments
+
+    def exact_fisher(self, num_steps):
+        gram = self.second_moments(num_steps - 1).sum(0)
+        eye = jnp.eye(self.dim, dtype=self.A.dtype)
+        return jnp.kron(self.noise.location_fisher() * eye, gram)
+
+    def _ols(self, data):
+        X = data[:, :-1].reshape(-1, self.dim)
+        Y = data[:, 1:].reshape(-1, self.dim)
+        return jnp.linalg.solve(X.T @ X, X.T @ Y).T.ravel()
+
+    def closed_form_mle(self, data):
+        return self._ols(data) if isinstance(self.noise, Gaussian) else None
+
+    def initial_theta(self, data):
+        return self._ols(data)
+
+
+class DependentRegression(AbstractModel):
+    """Dependent regression z_{t+1} = M(z_t) θ + w_t, z ∈ R^d, θ ∈ R^p (SPEC §4).
+
+    `features` is a known (possibly nonlinear) map z ↦ M(z) of shape (d, p); w_t has iid
+    coordinates from `noise`. z_1 = `x0` (default zeros; give `x0` or `dim`). The MLE is least
+    squares for Gaussian noise, Newton from the least-squares start otherwise.
+    I_T = σ_φ^{-2} Σ_t E[M(z_t)ᵀ M(z_t)] has no closed form in general (Monte-Carlo Fisher).
+
+    Fields: `theta_` (p,), `noise`, `x0` (d,), `features` (static), `dim` = d (static).
+    """
+
+    coef: Float[Array, " p"]
+    noise: AbstractNoise
+    x0: Float[Array, " d"]
+    features: Callable = eqx.field(static=True)
+    dim: int = eqx.field(static=True)
+    parameters = ("coef",)
+
+    def __init__(self, theta, features, noise=None, x0=None, dim=None):
+        coef = as_float_array(theta, "theta", ndim=1)
+        if not callable(features):
+            raise ValueError(
+                f"features: expected a callable z ↦ M(z), got {type(features).__name__}"
+            )
+        if x0 is None and dim is None:
+            raise ValueError("x0: give the initial state x0 (d,) or the state dimension dim")
+        if x0 is None:
+            x0 = jnp.zeros(int(dim), coef.dtype)
+        x0 = as_float_array(x0, "x0", ndim=1)
+        d, p = x0.shape[0], coef.shape[0]
+        out = jax.eval_shape(features, x0)
+        if out.shape != (d, p):
+            raise ValueError(f"features: expected M(z) of shape ({d}, {p}), got {out.shape}")
+        self.coef = coef
+        self.features = features
+        self.noise = _check_noise(Gaussian(jnp.ones((), coef.dtype)) if noise is None else noise)
+        self.x0 = x0
+        self.dim = d
+
+    def initial_state(self, key):
+        return self.x0
+
+    def transition(self, key, z, t):
+        return self.features(z) @ self.coef + self.noise.sample(key, (self.dim,), z.dtype)
+
+    def transition_log_prob(self, z, z_next, t):
+        return jnp.sum(self.noise.log_prob(z_next - self.features(z) @ self.coef))
+
+    def validate_data(self, data):
+        _check_vectors(data, self.dim)
+
+    def _least_squares(self, data):
+        M = jax.vmap(jax.vmap(self.features))(data[:, :-1])  # (m, T-1, d, p)
+        gram = jnp.einsum("mtdp,mtdq->pq", M, M)
+        rhs = jnp.einsum("mtdp,mtd->p", M, data[:, 1:])
+        return jnp.linalg.solve(gram, rhs)
+
+    def closed_form_mle(self, data):
+        return self._least_squares(data) if isinstance(self.noise, Gaussian) else None
+
+    def initial_theta(self, data):
+        return self._least_squares(data)
