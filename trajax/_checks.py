@@ -59,12 +59,10 @@ def check_open_interval(x, name: str, lo: float, hi: float):
 
 
 def check_stochastic_rows(P, name: str, atol: float = 1e-6):
-    """Raises ValueError unless `P` (..., K, K) has non-negative rows summing to one."""
+    """Raises ValueError unless the rows (last axis) of `P` are non-negative and sum to one."""
     if not is_concrete(P):
         return P
     v = np.asarray(P)
-    if v.ndim < 2 or v.shape[-1] != v.shape[-2]:
-        raise ValueError(f"{name}: expected square K×K transition matrices, got shape {v.shape}")
     if np.any(v < 0):
         raise ValueError(
             f"{name}: expected non-negative transition probabilities, got {_describe(v)}"

@@ -119,7 +119,7 @@ class SmoothedLaplace(AbstractNoise):
     """Smoothed Laplace: p(x) ∝ cosh(c x / s)^{-1/c}, φ(x) = (1/c)·log cosh(c x / s).
 
     As c → 0 it tends to a Gaussian of scale s, as c grows its tails approach the Laplace law.
-    Sampling uses U = ½·logit(Beta(a/2, a/2)), a = 1/c, whose density is ∝ cosh(u)^{-a};
+    Sampling uses U = ½·logit(Beta(a/2, a/2)) = ½(log G₁ − log G₂), G_i ~ Gamma(a/2), a = 1/c, whose density is ∝ cosh(u)^{-a};
     then w = s·U/c. σ_φ^{-2} is computed by quadrature.
     """
 
@@ -141,8 +141,11 @@ class SmoothedLaplace(AbstractNoise):
     def sample(self, key, shape, dtype=None):
         dtype = dtype or self.scale.dtype
         a = (1.0 / self.c).astype(dtype)
-        x = jax.random.beta(key, a / 2, a / 2, shape, dtype)
-        u = 0.5 * (jnp.log(x) - jnp.log1p(-x))
+        k1, k2 = jax.random.split(key)
+        # logit(Beta(α, α)) = log G1 − log G2 with G_i ~ Gamma(α): stable for small α
+        g1 = jax.random.loggamma(k1, a / 2, shape, dtype)
+        g2 = jax.random.loggamma(k2, a / 2, shape, dtype)
+        u = 0.5 * (g1 - g2)
         return self.scale.astype(dtype) * u / self.c.astype(dtype)
 
     def variance(self):

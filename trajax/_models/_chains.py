@@ -73,8 +73,9 @@ class TwoStateChain(AbstractModel):
         return jnp.where(z == z_next, jnp.log(self.stay), jnp.log1p(-self.stay))
 
     def trajectory_log_likelihood(self, z: Int[Array, " T"]):
-        num_stays = jnp.sum(z[1:] == z[:-1])
-        num_flips = z.shape[0] - 1 - num_stays
+        dtype = self.stay.dtype
+        num_stays = jnp.sum(z[1:] == z[:-1], dtype=dtype)
+        num_flips = (z.shape[0] - 1) - num_stays
         return num_stays * jnp.log(self.stay) + num_flips * jnp.log1p(-self.stay)
 
     def validate_data(self, data):
@@ -84,9 +85,9 @@ class TwoStateChain(AbstractModel):
         return jnp.reshape((num_steps - 1) / (self.stay * (1 - self.stay)), (1, 1))
 
     def closed_form_mle(self, data: Int[Array, "m T"]):
-        num_stays = jnp.sum(data[:, 1:] == data[:, :-1])
+        num_stays = jnp.sum(data[:, 1:] == data[:, :-1], dtype=self.stay.dtype)
         num_transitions = data.shape[0] * (data.shape[1] - 1)
-        return (num_stays / num_transitions).astype(self.stay.dtype)[None]
+        return (num_stays / num_transitions)[None]
 
 
 class MarkovChain(AbstractModel):
