@@ -93,7 +93,9 @@ SCORE_MODELS = {
 def test_score_matches_finite_differences(name, key):
     model = SCORE_MODELS[name]
     data = tj.simulate(model, key, 6, 15)
-    np.testing.assert_allclose(tj.score(model, data), _finite_difference_score(model, data), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        tj.score(model, data), _finite_difference_score(model, data), rtol=1e-6, atol=1e-6
+    )
 
 
 FISHER_MODELS = {

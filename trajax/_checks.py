@@ -64,9 +64,7 @@ def check_stochastic_rows(P, name: str, atol: float = 1e-6):
         return P
     v = np.asarray(P)
     if np.any(v < 0):
-        raise ValueError(
-            f"{name}: expected non-negative transition probabilities, got {_describe(v)}"
-        )
+        raise ValueError(f"{name}: expected non-negative transition probabilities, got {_describe(v)}")
     sums = v.sum(-1)
     if not np.allclose(sums, 1.0, atol=atol):
         raise ValueError(
@@ -93,9 +91,7 @@ def check_finite_data(data, name: str = "data"):
                     bad = int(np.sum(~np.isfinite(np.asarray(leaf))))
                     raise ValueError(f"{name}: expected finite values, got {bad} NaN/inf entries")
             else:
-                leaf = eqx.error_if(
-                    leaf, ~jnp.all(jnp.isfinite(leaf)), f"{name}: NaN or inf in data"
-                )
+                leaf = eqx.error_if(leaf, ~jnp.all(jnp.isfinite(leaf)), f"{name}: NaN or inf in data")
         out.append(leaf)
     return jax.tree.unflatten(jax.tree.structure(data), out)
 
@@ -105,9 +101,7 @@ def check_leading_axes(data, name: str = "data", min_steps: int = 2):
     leaves = jax.tree.leaves(data)
     shapes = [jnp.shape(x) for x in leaves]
     if any(len(s) < 2 for s in shapes):
-        raise ValueError(
-            f"{name}: expected leading axes (num_trajectories, num_steps), got {shapes}"
-        )
+        raise ValueError(f"{name}: expected leading axes (num_trajectories, num_steps), got {shapes}")
     if len({s[:2] for s in shapes}) != 1:
         raise ValueError(f"{name}: leaves disagree on leading axes (m, T): {shapes}")
     m, T = shapes[0][:2]

@@ -102,7 +102,6 @@ def cramer_rao(
     value = float(jnp.trace(jnp.linalg.inv(info))) / m
     if not np.isfinite(value) or value <= 0:
         raise ValueError(
-            f"num_steps: the Fisher information at T={num_steps} is singular; "
-            "no finite Cramér–Rao value"
+            f"num_steps: the Fisher information at T={num_steps} is singular; no finite Cramér–Rao value"
         )
     return value

@@ -85,7 +85,9 @@ def _lbfgs(objective, u0, max_steps: int, tol: float, memory_size: int = 10):
         updates, state = solver.update(grad, state, u, value=value, grad=grad, value_fn=objective)
         return optax.apply_updates(u, updates), state, step + 1
 
-    u, _, steps = jax.lax.while_loop(cond, body, (u0, solver.init(u0), jnp.asarray(0)))
+    # optax's L-BFGS mixes int32 and int64 internally: allow standard promotion around it
+    with jax.numpy_dtype_promotion("standard"):
+        u, _, steps = jax.lax.while_loop(cond, body, (u0, solver.init(u0), jnp.asarray(0)))
     return u, steps, jnp.max(jnp.abs(jax.grad(objective)(u)))
 
 

@@ -75,15 +75,13 @@ class AbstractModel(eqx.Module):
     def initial_state(self, key: PRNGKeyArray) -> PyTree:
         """z_1 of one trajectory."""
         raise NotImplementedError(
-            f"{type(self).__name__}: define `initial_state` and `transition`, "
-            "or override `sample_trajectory`"
+            f"{type(self).__name__}: define `initial_state` and `transition`, or override `sample_trajectory`"
         )
 
     def transition(self, key: PRNGKeyArray, z: PyTree, t: Array) -> PyTree:
         """z_{t+1} given z_t (t is the 1-based index of z_t)."""
         raise NotImplementedError(
-            f"{type(self).__name__}: define `initial_state` and `transition`, "
-            "or override `sample_trajectory`"
+            f"{type(self).__name__}: define `initial_state` and `transition`, or override `sample_trajectory`"
         )
 
     def sample_trajectory(self, key: PRNGKeyArray, num_steps: int) -> PyTree:
@@ -105,8 +103,7 @@ class AbstractModel(eqx.Module):
     def transition_log_prob(self, z: PyTree, z_next: PyTree, t: Array) -> Float[Array, ""]:
         """log p_θ(z_{t+1} | z_t) (t is the 1-based index of z_t)."""
         raise NotImplementedError(
-            f"{type(self).__name__}: define `transition_log_prob` "
-            "or override `trajectory_log_likelihood`"
+            f"{type(self).__name__}: define `transition_log_prob` or override `trajectory_log_likelihood`"
         )
 
     def trajectory_log_likelihood(self, z: PyTree) -> Float[Array, ""]:

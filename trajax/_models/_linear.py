@@ -139,9 +139,7 @@ class DependentRegression(AbstractModel):
     def __init__(self, theta, features, noise=None, x0=None, dim=None):
         coef = as_float_array(theta, "theta", ndim=1)
         if not callable(features):
-            raise ValueError(
-                f"features: expected a callable z ↦ M(z), got {type(features).__name__}"
-            )
+            raise ValueError(f"features: expected a callable z ↦ M(z), got {type(features).__name__}")
         if x0 is None and dim is None:
             raise ValueError("x0: give the initial state x0 (d,) or the state dimension dim")
         if x0 is None:
