@@ -15,5 +15,7 @@ from ._models import LinearSystem as LinearSystem
 from ._models import MarkovChain as MarkovChain
 from ._models import TwoStateChain as TwoStateChain
 from ._simulate import simulate as simulate
+from ._sweep import SweepResult as SweepResult
+from ._sweep import sweep as sweep
 
 __version__ = "0.1.0"

@@ -119,8 +119,8 @@ class SmoothedLaplace(AbstractNoise):
     """Smoothed Laplace: p(x) ∝ cosh(c x / s)^{-1/c}, φ(x) = (1/c)·log cosh(c x / s).
 
     As c → 0 it tends to a Gaussian of scale s, as c grows its tails approach the Laplace law.
-    Sampling uses U = ½·logit(Beta(a/2, a/2)) = ½(log G₁ − log G₂), G_i ~ Gamma(a/2), a = 1/c, whose density is ∝ cosh(u)^{-a};
-    then w = s·U/c. σ_φ^{-2} is computed by quadrature.
+    Sampling: U = ½·logit(Beta(a/2, a/2)) = ½(log G₁ − log G₂), G_i ~ Gamma(a/2), a = 1/c, has
+    density ∝ cosh(u)^{-a}; then w = s·U/c. σ_φ^{-2} is computed by quadrature.
     """
 
     scale: Float[Array, ""]

@@ -1,0 +1,284 @@
+"""sweep: the rate-verification runner over an (m, T) grid (SPEC §8).
+
+Each cell (m, T) runs R replicates: simulate m trajectories of T states, fit the MLE, record
+‖θ̂ − θ*‖², m·Δᵀ I_T Δ and whether the fit converged. One compiled program per cell shape
+(an AOT `lower().compile()`, timed apart from the run) vmaps a fixed-width batch of replicates
+and shards the replicate axis over all local devices with `jax.shard_map`.
+
+Randomness: replicate r of the nested design uses `fold_in(data_key, r)` in every cell, so by
+the prefix property of `simulate` cell (m, T) sees exactly the first m trajectories and first
+T states of one long run per replicate (common random numbers). The independent design folds
+in (m, T) as well. Results therefore do not depend on the batch width or device count.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, PartitionSpec
+
+from ._checks import check_int
+from ._fisher import fisher_information
+from ._fit import fit
+from ._keys import check_key
+from ._model import AbstractModel
+from ._simulate import simulate
+from ._stats import fit_slope, summarize_cell
+
+__all__ = ["sweep", "SweepResult", "DESIGNS"]
+
+DESIGNS = ("nested", "independent")
+CSV_COLUMNS = (
+    "m", "T", "replicates", "converged", "failed", "mse", "mse_se", "theory", "ratio",
+    "ratio_lo", "ratio_hi", "fisher_error", "fisher_error_se", "p",
+)  # fmt: skip
+
+
+@dataclass
+class SweepResult:
+    """Outcome of `sweep`.
+
+    table: one dict per (m, T) cell in grid order, with the columns `CSV_COLUMNS`
+        (mse = mean ‖θ̂−θ*‖² over converged fits, theory = tr(I_T⁻¹)/m, ratio = mse/theory with
+        a 95% CI, fisher_error = mean m·ΔᵀI_TΔ to compare with p, failed = non-converged fits).
+    timings: one dict per cell: m, T, compile_s, run_s.
+    config: the resolved settings of the sweep (model, grid, seed, design, fit options).
+    """
+
+    table: list[dict]
+    timings: list[dict] = field(default_factory=list)
+    config: dict = field(default_factory=dict)
+
+    def slopes(self) -> list[dict]:
+        """Slopes of log mse against log m (per T), log T (per m) and log mT (all cells), each
+        with a 95% CI, beside the same slope of the theory curve."""
+        rows = [r for r in self.table if math.isfinite(r["mse"])]
+        out = []
+        groups = [("m", "T"), ("T", "m")]
+        for against, at in groups:
+            for value in sorted({r[at] for r in rows}):
+                sub = [r for r in rows if r[at] == value]
+                if len({r[against] for r in sub}) >= 2:
+                    out.append(_slope_record(against, f"{at}={value}", sub, lambda r, a=against: r[a]))
+        if len({r["m"] * r["T"] for r in rows}) >= 2:
+            out.append(_slope_record("mT", "all", rows, lambda r: r["m"] * r["T"]))
+        return out
+
+    def to_csv(self, path) -> None:
+        """Writes the table (one row per cell, `CSV_COLUMNS`) atomically to `path`."""
+        from ._report import write_table_csv
+
+        write_table_csv(path, self.table)
+
+    def plot(self, path) -> None:
+        """Draws error against m·T per T with error bars and the theory curves to `path`."""
+        from ._report import plot_rates
+
+        plot_rates(self, path)
+
+
+def _slope_record(against, at, rows, x_of) -> dict:
+    x = [x_of(r) for r in rows]
+    emp = fit_slope(x, [r["mse"] for r in rows], [r["mse_se"] for r in rows])
+    theory = fit_slope(x, [r["theory"] for r in rows])
+    return {"against": against, "at": at, **emp, "theory_slope": theory["slope"]}
+
+
+def _replicate_key(data_key, r, m, T, design):
+    key = jax.random.fold_in(data_key, r)
+    if design == "independent":
+        key = jax.random.fold_in(jax.random.fold_in(key, m), T)
+    return key
+
+
+def _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, batch, mesh):
+    """A jitted function of the (padded) replicate indices returning per-replicate
+    (‖Δ‖², m·ΔᵀI_TΔ, converged), sharded over the devices of `mesh`."""
+
+    def one(r):
+        data = simulate(model, _replicate_key(data_key, r, m, T, design), m, T)
+        result = fit(model, data, **fit_options)
+        delta = result.theta - theta_star
+        return jnp.sum(delta**2), m * delta @ info @ delta, result.converged
+
+    def per_device(indices):
+        return jax.lax.map(one, indices, batch_size=batch)
+
+    spec = PartitionSpec("rep")
+    # check_vma=False: models scan over carries that start replicated (z_1) and become
+    # per-replicate; every replicate is computed independently on its device anyway.
+    sharded = jax.shard_map(
+        per_device, mesh=mesh, in_specs=spec, out_specs=(spec, spec, spec), check_vma=False
+    )
+    return jax.jit(sharded)
+
+
+def _local_mesh(devices=None) -> Mesh:
+    devices = list(devices) if devices is not None else jax.local_devices()
+    return Mesh(np.array(devices), ("rep",))
+
+
+def run_cell(model, theta_star, info, data_key, m, T, replicates, design, fit_options, batch, mesh):
+    """Runs one cell; returns (sq_err, fisher_stat, converged, compile_s, run_s)."""
+    num_devices = mesh.devices.size
+    per_round = num_devices * batch
+    padded = -(-replicates // per_round) * per_round
+    indices = jnp.arange(padded, dtype=jnp.uint32)
+    program = _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, batch, mesh)
+    start = time.perf_counter()
+    compiled = program.lower(indices).compile()
+    compile_s = time.perf_counter() - start
+    start = time.perf_counter()
+    out = jax.block_until_ready(compiled(indices))
+    run_s = time.perf_counter() - start
+    sq, stat, ok = (np.asarray(x)[:replicates] for x in out)
+    return sq, stat, ok, compile_s, run_s
+
+
+def _check_grid(values, name) -> list[int]:
+    if isinstance(values, int | np.integer):
+        values = [values]
+    if not isinstance(values, Sequence | np.ndarray) or len(values) == 0:
+        raise ValueError(f"{name}: expected a non-empty list of integers, got {values!r}")
+    minimum = 2 if name == "T" else 1
+    out = [check_int(v, name, minimum) for v in values]
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name}: expected distinct values, got {out}")
+    return sorted(out)
+
+
+def sweep(
+    model: AbstractModel,
+    *,
+    m: Sequence[int],
+    T: Sequence[int],
+    replicates: int,
+    key,
+    design: str = "nested",
+    out=None,
+    resume: bool = True,
+    force: bool = False,
+    fit_options: dict | None = None,
+    fisher_method: str = "auto",
+    fisher_samples: int = 2000,
+    batch_size: int = 16,
+    devices=None,
+    progress: bool | Callable = True,
+    config: dict | None = None,
+) -> SweepResult:
+    """Rate-verification sweep over the grid m × T with `replicates` replicates per cell.
+
+    Args:
+        model: the true model θ* (also the model kind and fixed settings for fitting).
+        m, T: lists of numbers of trajectories and of states per trajectory.
+        replicates: R, replicates per cell.
+        key: PRNG key; data use `fold_in(key, 0)`, Monte-Carlo Fisher `fold_in(key, 1)`.
+        design: "nested" (common random numbers across cells) or "independent".
+        out: optional directory; cells are written there one by one (`cells.csv`,
+            `timings.csv`, `summary.json`, `config.json`, `rates.png`) and a rerun resumes.
+        resume: skip cells already in `out/cells.csv` (same config only).
+        force: start afresh in an `out` that holds a sweep with a different config.
+        fit_options: keyword arguments for `fit` (method, max_steps, tol, init).
+        fisher_method / fisher_samples: how I_T is obtained ("auto" = exact when available).
+        batch_size: replicates vmapped at once on each device (>= 2).
+        devices: devices to shard replicates over (default: all local devices).
+        progress: print a progress line per cell to stderr (or a callable(done, total, row)).
+        config: extra settings recorded with the results (the CLI passes the TOML config).
+
+    Returns:
+        A `SweepResult`.
+
+    Example:
+        >>> import jax, trajax as tj
+        >>> res = tj.sweep(tj.TwoStateChain(theta=0.8), m=[10, 40], T=[20], replicates=200,
+        ...                key=jax.random.key(0), progress=False)
+        >>> [round(r["ratio"], 1) for r in res.table]  # doctest: +SKIP
+        [1.0, 1.0]
+    """
+    from ._report import SweepWriter, describe_model, print_progress
+
+    if not isinstance(model, AbstractModel):
+        raise ValueError(f"model: expected a trajax model, got {type(model).__name__}")
+    m_values, T_values = _check_grid(m, "m"), _check_grid(T, "T")
+    R = check_int(replicates, "replicates", 2)
+    if design not in DESIGNS:
+        raise ValueError(f"design: expected one of {DESIGNS}, got {design!r}")
+    batch = check_int(batch_size, "batch_size", 2)  # width 1 vmaps compile differently
+    key = check_key(key)
+    fit_options = dict(fit_options or {})
+    data_key, fisher_key = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
+    resolved = {
+        "model": describe_model(model),
+        "m": m_values,
+        "T": T_values,
+        "replicates": R,
+        "key": np.asarray(jax.random.key_data(key)).tolist(),
+        "design": design,
+        "fit": fit_options,
+        "fisher": {"method": fisher_method, "samples": fisher_samples},
+        "batch_size": batch,
+        **({"config": config} if config else {}),
+    }
+    writer = SweepWriter(out, resolved, resume=resume, force=force) if out is not None else None
+    mesh = _local_mesh(devices)
+    theta_star = model.theta
+    cells = [(mi, Ti) for Ti in T_values for mi in m_values]
+    done = writer.finished() if writer else {}
+    table, timings = [], []
+    infos: dict[int, jax.Array] = {}
+    todo = [c for c in cells if c not in done]
+    work_left = sum(mi * Ti for mi, Ti in todo)
+    compile_total, run_total, work_run, cells_run = 0.0, 0.0, 0, 0
+    for index, (mi, Ti) in enumerate(cells):
+        if (mi, Ti) in done:
+            row, timing = done[(mi, Ti)]
+        else:
+            if Ti not in infos:
+                infos[Ti] = fisher_information(
+                    model, Ti, method=fisher_method, key=fisher_key, num_samples=fisher_samples
+                )
+            info = infos[Ti]
+            theory = float(jnp.trace(jnp.linalg.inv(info))) / mi
+            sq, stat, ok, compile_s, run_s = run_cell(
+                model, theta_star, info, data_key, mi, Ti, R, design, fit_options, batch, mesh
+            )
+            row = summarize_cell(mi, Ti, sq, stat, ok, theory, theta_star.shape[0])
+            timing = {"m": mi, "T": Ti, "compile_s": compile_s, "run_s": run_s}
+            compile_total, run_total = compile_total + compile_s, run_total + run_s
+            work_run, cells_run, work_left = work_run + mi * Ti, cells_run + 1, work_left - mi * Ti
+            if writer:
+                writer.add(row, timing)
+        table.append(row)
+        timings.append(timing)
+        if progress:
+            report = progress if callable(progress) else print_progress
+            # ETA: mean compile time per remaining cell + run time in proportion to m·T
+            cells_left = len(todo) - cells_run
+            eta = (
+                compile_total / cells_run * cells_left + run_total / work_run * work_left
+                if cells_run
+                else float("nan")
+            )
+            report(index + 1, len(cells), row, timing, eta)
+    result = SweepResult(table=table, timings=timings, config=resolved)
+    if writer:
+        writer.finish(result)
+    return result
+
+
+def device_summary(mesh: Mesh | None = None) -> dict:
+    """Backend, device kinds and count, for results files."""
+    devices = jax.local_devices()
+    return {
+        "backend": jax.default_backend(),
+        "device_kind": devices[0].device_kind,
+        "num_local_devices": len(devices),
+        "num_processes": jax.process_count(),
+    }
+
