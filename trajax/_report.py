@@ -191,9 +191,7 @@ def _bar(done: int, total: int, width: int = 20) -> str:
 def print_progress(done, total, row, timing, eta) -> None:
     """One line per finished cell on stderr: bar, cell, error against theory, timings, ETA."""
     timing_text = (
-        f"compile {timing['compile_s']:.1f}s, run {timing['run_s']:.1f}s"
-        if "run_s" in timing
-        else "resumed"
+        f"compile {timing['compile_s']:.1f}s, run {timing['run_s']:.1f}s" if "run_s" in timing else "resumed"
     )
     eta_text = f"ETA {eta:.0f}s" if math.isfinite(eta) else "ETA --"
     print(

@@ -77,4 +77,10 @@ def fit_slope(x, y, y_se=None) -> dict:
         cov = cov0 * sigma2
     se = float(math.sqrt(cov[1, 1])) if np.isfinite(cov[1, 1]) else nan
     slope = float(beta[1])
-    return {"slope": slope, "se": se, "lo": slope - Z95 * se, "hi": slope + Z95 * se, "points": int(keep.sum())}
+    return {
+        "slope": slope,
+        "se": se,
+        "lo": slope - Z95 * se,
+        "hi": slope + Z95 * se,
+        "points": int(keep.sum()),
+    }

@@ -2,8 +2,9 @@
 
 Each cell (m, T) runs R replicates: simulate m trajectories of T states, fit the MLE, record
 ‖θ̂ − θ*‖², m·Δᵀ I_T Δ and whether the fit converged. One compiled program per cell shape
-(an AOT `lower().compile()`, timed apart from the run) vmaps a fixed-width batch of replicates
-and shards the replicate axis over all local devices with `jax.shard_map`.
+(an AOT `lower().compile()`, timed apart from the run) vmaps a fixed-width batch of replicates;
+the replicate axis is split into one contiguous shard per local device, all devices running the
+same single-device executable concurrently (see `run_cell` for why not an SPMD program).
 
 Randomness: replicate r of the nested design uses `fold_in(data_key, r)` in every cell, so by
 the prefix property of `simulate` cell (m, T) sees exactly the first m trajectories and first
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, PartitionSpec
+from jax.sharding import SingleDeviceSharding
 
 from ._checks import check_int
 from ._fisher import fisher_information
@@ -97,9 +98,9 @@ def _replicate_key(data_key, r, m, T, design):
     return key
 
 
-def _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, batch, mesh):
-    """A jitted function of the (padded) replicate indices returning per-replicate
-    (‖Δ‖², m·ΔᵀI_TΔ, converged), sharded over the devices of `mesh`."""
+def _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, batch):
+    """A jitted single-device function of replicate indices returning per-replicate
+    (‖Δ‖², m·ΔᵀI_TΔ, converged); replicates are vmapped `batch` at a time."""
 
     def one(r):
         data = simulate(model, _replicate_key(data_key, r, m, T, design), m, T)
@@ -107,37 +108,37 @@ def _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, 
         delta = result.theta - theta_star
         return jnp.sum(delta**2), m * delta @ info @ delta, result.converged
 
-    def per_device(indices):
-        return jax.lax.map(one, indices, batch_size=batch)
-
-    spec = PartitionSpec("rep")
-    # check_vma=False: models scan over carries that start replicated (z_1) and become
-    # per-replicate; every replicate is computed independently on its device anyway.
-    sharded = jax.shard_map(
-        per_device, mesh=mesh, in_specs=spec, out_specs=(spec, spec, spec), check_vma=False
-    )
-    return jax.jit(sharded)
+    return jax.jit(lambda indices: jax.lax.map(one, indices, batch_size=batch))
 
 
-def _local_mesh(devices=None) -> Mesh:
-    devices = list(devices) if devices is not None else jax.local_devices()
-    return Mesh(np.array(devices), ("rep",))
+def run_cell(model, theta_star, info, data_key, m, T, replicates, design, fit_options, batch, devices):
+    """Runs one cell; returns (sq_err, fisher_stat, converged, compile_s, run_s).
 
-
-def run_cell(model, theta_star, info, data_key, m, T, replicates, design, fit_options, batch, mesh):
-    """Runs one cell; returns (sq_err, fisher_stat, converged, compile_s, run_s)."""
-    num_devices = mesh.devices.size
+    The replicate axis is split into contiguous shards, one per device, each a multiple of
+    `batch` (padded; the padding is dropped). Every device runs the same single-device
+    executable: an SPMD-partitioned program (`shard_map`) was measured to round differently
+    from the single-device one, which would break bit-for-bit equality across device counts.
+    """
+    num_devices = len(devices)
     per_round = num_devices * batch
-    padded = -(-replicates // per_round) * per_round
-    indices = jnp.arange(padded, dtype=jnp.uint32)
-    program = _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, batch, mesh)
+    local = -(-replicates // per_round) * batch
+    program = _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, batch)
     start = time.perf_counter()
-    compiled = program.lower(indices).compile()
+    compiled = [
+        program.lower(
+            jax.ShapeDtypeStruct((local,), jnp.uint32, sharding=SingleDeviceSharding(device))
+        ).compile()
+        for device in devices
+    ]
     compile_s = time.perf_counter() - start
+    shards = [
+        jax.device_put(jnp.arange(i * local, (i + 1) * local, dtype=jnp.uint32), device)
+        for i, device in enumerate(devices)
+    ]
     start = time.perf_counter()
-    out = jax.block_until_ready(compiled(indices))
+    outs = jax.block_until_ready([run(shard) for run, shard in zip(compiled, shards, strict=True)])
     run_s = time.perf_counter() - start
-    sq, stat, ok = (np.asarray(x)[:replicates] for x in out)
+    sq, stat, ok = (np.concatenate([np.asarray(o[k]) for o in outs])[:replicates] for k in range(3))
     return sq, stat, ok, compile_s, run_s
 
 
@@ -226,7 +227,7 @@ def sweep(
         **({"config": config} if config else {}),
     }
     writer = SweepWriter(out, resolved, resume=resume, force=force) if out is not None else None
-    mesh = _local_mesh(devices)
+    devices = list(devices) if devices is not None else jax.local_devices()
     theta_star = model.theta
     cells = [(mi, Ti) for Ti in T_values for mi in m_values]
     done = writer.finished() if writer else {}
@@ -246,7 +247,7 @@ def sweep(
             info = infos[Ti]
             theory = float(jnp.trace(jnp.linalg.inv(info))) / mi
             sq, stat, ok, compile_s, run_s = run_cell(
-                model, theta_star, info, data_key, mi, Ti, R, design, fit_options, batch, mesh
+                model, theta_star, info, data_key, mi, Ti, R, design, fit_options, batch, devices
             )
             row = summarize_cell(mi, Ti, sq, stat, ok, theory, theta_star.shape[0])
             timing = {"m": mi, "T": Ti, "compile_s": compile_s, "run_s": run_s}
@@ -272,7 +273,7 @@ def sweep(
     return result
 
 
-def device_summary(mesh: Mesh | None = None) -> dict:
+def device_summary() -> dict:
     """Backend, device kinds and count, for results files."""
     devices = jax.local_devices()
     return {
@@ -281,4 +282,3 @@ def device_summary(mesh: Mesh | None = None) -> dict:
         "num_local_devices": len(devices),
         "num_processes": jax.process_count(),
     }
-

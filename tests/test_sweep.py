@@ -1,0 +1,206 @@
+"""Sweeps: statistics against exact answers, resume after a kill, device-count determinism,
+and the command line's handling of bad configs."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+import trajax as tj
+from trajax._cli import main
+from trajax._stats import fit_slope
+
+CHAIN_CONFIG = """
+[model]
+name = "two_state_chain"
+theta = 0.8
+
+[sweep]
+m = [4, 8, 16]
+T = [8, 16, 32]
+replicates = {replicates}
+seed = 3
+"""
+
+
+def test_two_state_sweep_matches_exact_variance(key):
+    # ΣN ~ Binomial exactly, so E‖Δ‖² = θ(1−θ)/(m(T−1)) in every cell, and the theory column is
+    # exactly that. error model: cell mean of R iid squared errors within 4 of its own SEs.
+    res = tj.sweep(
+        tj.TwoStateChain(theta=0.8), m=[5, 20], T=[10, 40], replicates=2000, key=key, progress=False
+    )
+    assert [(r["m"], r["T"]) for r in res.table] == [(5, 10), (20, 10), (5, 40), (20, 40)]
+    for r in res.table:
+        exact = 0.8 * 0.2 / (r["m"] * (r["T"] - 1))
+        assert r["theory"] == pytest.approx(exact, rel=1e-12)
+        assert abs(r["mse"] - exact) < 4 * r["mse_se"]
+        assert r["ratio_lo"] < r["ratio"] < r["ratio_hi"]
+        assert abs(r["fisher_error"] - 1.0) < 4 * r["fisher_error_se"]  # p = 1
+        assert r["failed"] == 0 and r["p"] == 1
+    for s in res.slopes():
+        if s["against"] == "m":
+            assert s["lo"] < -1.0 < s["hi"] and s["theory_slope"] == pytest.approx(-1.0)
+
+
+def test_failed_fits_are_counted_not_averaged(key):
+    # a 3-state chain from 1 trajectory of 3 states leaves rows unvisited: NaN MLE = failed fit
+    model = tj.MarkovChain(P=[[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
+    res = tj.sweep(model, m=[1, 200], T=[3], replicates=50, key=key, progress=False)
+    small, large = res.table
+    assert small["failed"] > 0 and small["converged"] + small["failed"] == 50
+    assert large["failed"] == 0 and np.isfinite(large["mse"])
+
+
+def test_slope_ci_covers_a_known_line():
+    x = np.array([1.0, 10.0, 100.0])
+    y = 3.0 * x**-1.0
+    s = fit_slope(x, y * np.array([1.02, 0.97, 1.01]), y_se=0.05 * y)
+    assert s["lo"] < -1.0 < s["hi"] and s["se"] > 0
+
+
+def test_bad_sweep_arguments(key):
+    model = tj.TwoStateChain(theta=0.8)
+    with pytest.raises(ValueError, match="m: expected an integer >= 1, got 0"):
+        tj.sweep(model, m=[0, 4], T=[5], replicates=4, key=key)
+    with pytest.raises(ValueError, match="T: expected distinct values"):
+        tj.sweep(model, m=[4], T=[5, 5], replicates=4, key=key)
+    with pytest.raises(ValueError, match="design: expected one of"):
+        tj.sweep(model, m=[4], T=[5], replicates=4, key=key, design="crossed")
+
+
+def _cli(*args, env=None, **kwargs):
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "trajax", *args], capture_output=True, text=True, env=full_env, **kwargs
+    )
+
+
+def test_resume_after_kill_reproduces_cells_csv(tmp_path):
+    config = tmp_path / "chain.toml"
+    config.write_text(CHAIN_CONFIG.format(replicates=64))
+    reference = _cli("sweep", str(config), "--out", str(tmp_path / "ref"), "--quiet")
+    assert reference.returncode == 0, reference.stderr
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trajax", "sweep", str(config), "--out", str(out), "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    cells = out / "cells.csv"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if cells.exists() and len(cells.read_text().splitlines()) >= 2:  # header + one cell
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    proc.wait()
+    finished_before = len(cells.read_text().splitlines()) - 1
+    assert proc.returncode == -signal.SIGKILL and 1 <= finished_before < 9  # it really was cut off
+
+    refused = _cli("sweep", str(config), "--out", str(out))
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+    resumed = _cli("sweep", str(config), "--out", str(out), "--resume", "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    assert cells.read_text() == (tmp_path / "ref" / "cells.csv").read_text()
+    assert (out / "rates.png").stat().st_size > 10_000
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["cells"]) == 9 and summary["timings"]["num_compilations"] == 9
+
+    # a different config into the same directory is refused unless --force
+    config.write_text(CHAIN_CONFIG.format(replicates=32))
+    other = _cli("sweep", str(config), "--out", str(out), "--resume")
+    assert other.returncode == 2 and "different sweep config" in other.stderr
+    forced = _cli("sweep", str(config), "--out", str(out), "--force", "--quiet")
+    assert forced.returncode == 0 and "32," in cells.read_text()
+
+
+def test_results_identical_with_one_and_two_devices(tmp_path):
+    config = tmp_path / "lds.toml"
+    config.write_text(
+        '[model]\nname = "linear_system"\nA = [[0.6, 0.1], [0.0, 0.5]]\n'
+        'noise = { family = "student_t", df = 5.0 }\n'
+        "[sweep]\nm = [8, 32]\nT = [16]\nreplicates = 20\nseed = 1\n[run]\nbatch_size = 4\n"
+    )
+    outputs = {}
+    for n in (1, 2):
+        out = tmp_path / f"dev{n}"
+        flags = f"--xla_force_host_platform_device_count={n}"
+        run = _cli("sweep", str(config), "--out", str(out), "--quiet", env={"XLA_FLAGS": flags})
+        assert run.returncode == 0, run.stderr
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["device"]["num_local_devices"] == n
+        outputs[n] = (out / "cells.csv").read_text()
+    assert outputs[1] == outputs[2]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            '[model]\nname = "linear_sytem"\n[sweep]\nm=[4]\nT=[4]\nreplicates=4',
+            "did you mean 'linear_system'",
+        ),
+        (
+            '[model]\nname = "two_state_chain"\ntheta = 0.5\n[sweep]\nm=[4]\nT=[4]\nreplicats=4',
+            "sweep.replicats: unknown key (did you mean 'replicates'?)",
+        ),
+        (
+            '[model]\nname = "two_state_chain"\ntheta = 1.5\n[sweep]\nm=[4]\nT=[4]\nreplicates=4',
+            "model.theta: expected values in (0.0, 1.0)",
+        ),
+        (
+            '[model]\nname = "linear_system"\nA = [[1.0, 0.0]]\n[sweep]\nm=[4]\nT=[4]\nreplicates=4',
+            "model.A: expected a square",
+        ),
+        (
+            '[model]\nname = "linear_system"\nA = [[0.5]]\nnoise = { family = "student", df = 3.0 }\n[sweep]\nm=[4]\nT=[4]\nreplicates=4',
+            "model.noise.family: unknown noise family 'student' (did you mean 'student_t'?)",
+        ),
+        (
+            '[model]\nname = "two_state_chain"\ntheta = 0.5\n[sweep]\nm=[4]\nT=[4]\nreplicates=-3',
+            "sweep.replicates: expected an integer >= 2, got -3",
+        ),
+        (
+            '[model]\nname = "two_state_chain"\ntheta = 0.5\n[sweep]\nm=[4]\nT=[4]',
+            "sweep.replicates: required key is missing",
+        ),
+        (
+            '[model]\nname = "two_state_chain"\ntheta = 0.5\n[sweep]\nm=[4]\nT=[4]\nreplicates=4\n[fitt]\n',
+            "config.fitt: unknown key (did you mean 'fit'?)",
+        ),
+        ("[model\nname=", "CONFIG: malformed TOML"),
+    ],
+)
+def test_bad_configs_exit_2_with_one_line_naming_the_key(tmp_path, capsys, text, message):
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    assert main(["sweep", str(config), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("trajax: error: ") and err.count("\n") == 1
+    assert message in err
+
+
+def test_cli_user_error_has_no_traceback_and_models_lists(tmp_path):
+    missing = _cli("sweep", str(tmp_path / "nope.toml"))
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert "CONFIG: no such file" in missing.stderr
+    listing = _cli("models")
+    assert listing.returncode == 0
+    for name in ("two_state_chain", "markov_chain", "linear_system", "student_t", "bang_bang"):
+        assert name in listing.stdout
+
+
+def test_shipped_configs_parse():
+    from trajax._config import load_config
+
+    for path in sorted(Path(__file__).parent.parent.joinpath("configs").glob("*.toml")):
+        cfg = load_config(path)
+        assert cfg.sweep_kwargs["replicates"] >= 2, path
+    jax.config.update("jax_enable_x64", True)  # load_config sets the dtype; restore the test default

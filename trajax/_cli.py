@@ -1,0 +1,132 @@
+"""The `trajax` command line: `trajax sweep CONFIG`, `trajax models`, `trajax bench`.
+
+Exit status: 0 on success, 2 on bad input (a one-line message naming the key), 130 when
+interrupted (rerun with --resume to continue).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _format_table(table) -> str:
+    head = (
+        f"{'m':>6} {'T':>6} {'mse':>11} {'theory':>11} {'ratio':>7} {'95% CI':>17} "
+        f"{'m·ΔᵀIΔ':>8} {'p':>3} {'failed':>6}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in table:
+        ci = f"[{r['ratio_lo']:.3f}, {r['ratio_hi']:.3f}]"
+        lines.append(
+            f"{r['m']:>6} {r['T']:>6} {r['mse']:>11.4e} {r['theory']:>11.4e} {r['ratio']:>7.3f} "
+            f"{ci:>17} {r['fisher_error']:>8.3f} {r['p']:>3} {r['failed']:>6}"
+        )
+    return "\n".join(lines)
+
+
+def _format_slopes(slopes) -> str:
+    lines = ["slopes of log mse (95% CI) beside the theory curve's slope:"]
+    for s in slopes:
+        if math.isfinite(s["slope"]):
+            lines.append(
+                f"  vs log {s['against']:<2} at {s['at']:<8} {s['slope']:+.3f} "
+                f"[{s['lo']:+.3f}, {s['hi']:+.3f}]   theory {s['theory_slope']:+.3f}"
+            )
+    return "\n".join(lines)
+
+
+def cmd_sweep(args) -> int:
+    from ._config import ConfigError, load_config
+    from ._sweep import sweep
+
+    config = load_config(args.config)
+    out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
+    try:
+        result = sweep(
+            config.model,
+            **config.sweep_kwargs,
+            out=out,
+            resume=args.resume,
+            force=args.force,
+            progress=not args.quiet,
+            config=config.raw,
+        )
+    except ValueError as err:
+        message = str(err)
+        if isinstance(err, ConfigError) or message.startswith("out:"):
+            raise
+        section = {"m": "sweep", "T": "sweep", "replicates": "sweep", "design": "sweep",
+                   "batch_size": "run", "method": "fit", "max_steps": "fit", "tol": "fit",
+                   "num_samples": "fisher"}.get(message.split(":")[0])  # fmt: skip
+        raise ConfigError(f"{section}.{message}" if section else message) from None
+    print(_format_table(result.table))
+    print()
+    print(_format_slopes(result.slopes()))
+    total_compile = sum(t.get("compile_s", 0.0) for t in result.timings)
+    total_run = sum(t.get("run_s", 0.0) for t in result.timings)
+    print(f"\ncompile {total_compile:.1f}s, run {total_run:.1f}s (cells computed in this run only)")
+    print(f"results: {out / 'cells.csv'}, {out / 'summary.json'}")
+    print(f"plot:    {out / 'rates.png'}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from ._config import MODELS, NOISES
+
+    print("models ([model] name = ...):")
+    for name, spec in MODELS.items():
+        params = ", ".join([*spec.required, *(f"[{o}]" for o in spec.optional)])
+        print(f"  {name:<18} {params:<28} {spec.help}")
+    print("noise families (noise = { family = ..., ... }):")
+    for name, spec in NOISES.items():
+        params = ", ".join([*spec.required, *(f"[{o}]" for o in spec.optional)])
+        print(f"  {name:<18} {params:<28} {spec.help}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from ._bench import run_benchmarks
+
+    return run_benchmarks(quick=args.quick, out=args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trajax", description="Multi-trajectory MLE rate sweeps against the Fisher curve."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_sweep = sub.add_parser("sweep", help="run a rate-verification sweep from a TOML config")
+    p_sweep.add_argument("config", help="TOML config (see configs/)")
+    p_sweep.add_argument("--out", help="output directory (default: runs/<config name>)")
+    p_sweep.add_argument("--resume", action="store_true", help="continue a sweep in --out")
+    p_sweep.add_argument("--force", action="store_true", help="overwrite a different sweep in --out")
+    p_sweep.add_argument("--quiet", action="store_true", help="no progress lines")
+    p_sweep.set_defaults(func=cmd_sweep)
+    p_models = sub.add_parser("models", help="list built-in models and noise families")
+    p_models.set_defaults(func=cmd_models)
+    p_bench = sub.add_parser("bench", help="run the benchmark suite, write JSON results")
+    p_bench.add_argument("--quick", action="store_true", help="small shapes, for a smoke run")
+    p_bench.add_argument("--out", default="benchmarks/results", help="results directory")
+    p_bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as err:  # user errors: one line, exit 2, no traceback
+        print(f"trajax: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("trajax: interrupted; finished cells are saved, rerun with --resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
