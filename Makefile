@@ -32,6 +32,7 @@ sweep: $(STAMP)
 	$(BIN)/trajax sweep configs/default.toml --out runs/default --resume
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[plot,dev,bench]"
 	$(BIN)/trajax bench
 
 clean:

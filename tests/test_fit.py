@@ -135,3 +135,14 @@ def test_student_t_lds_normalised_error_is_chi_squared(key):
     mean, se = float(jnp.mean(stats)), float(jnp.std(stats, ddof=1) / np.sqrt(R))
     print(f"mean m·ΔᵀI_TΔ = {mean:.3f} ± {se:.3f} (p = 4)")
     assert abs(mean - 4.0) < 3 * se
+
+
+@pytest.mark.parametrize("noise", [tj.noise.Gaussian(0.7), tj.noise.StudentT(5.0), tj.noise.BangBang(0.5)])
+def test_fused_lds_newton_terms_equal_autodiff(noise, key):
+    model = tj.LinearSystem(A=[[0.6, 0.1, 0.0], [0.0, 0.5, 0.2], [0.1, 0.0, 0.4]], noise=noise)
+    data = tj.simulate(model, key, 7, 20)
+    u = model.theta + 0.05
+    fused = model.objective_terms(u, data)
+    generic = tj.AbstractModel.objective_terms(model, u, data)
+    for a, b in zip(fused, generic, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

@@ -62,3 +62,15 @@ def test_sampler_matches_variance_and_fisher(noise, key):
         se = float(jnp.std(values) / jnp.sqrt(n))
         assert abs(float(jnp.mean(values)) - float(target)) < 4 * se
     assert abs(float(jnp.mean(w))) < 4 * float(jnp.std(w)) / np.sqrt(n)
+
+
+@pytest.mark.parametrize("df", [5.0, 3.5])
+def test_student_t_sampler_matches_scipy_distribution(df, key):
+    # integer ν uses Z/√(χ²_ν/ν) from ν+1 normals, non-integer ν jax.random.t; both must follow
+    # the t law: Kolmogorov–Smirnov on 20000 draws, fixed seed, rejecting only at p < 1e-3
+    from scipy import stats
+
+    noise = tj.noise.StudentT(df=df, scale=2.0)
+    assert (noise.integer_df is not None) == float(df).is_integer()
+    w = np.asarray(noise.sample(key, (20000,)))
+    assert stats.kstest(w / 2.0, stats.t(df).cdf).pvalue > 1e-3

@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_models.set_defaults(func=cmd_models)
     p_bench = sub.add_parser("bench", help="run the benchmark suite, write JSON results")
     p_bench.add_argument("--quick", action="store_true", help="small shapes, for a smoke run")
-    p_bench.add_argument("--out", default="benchmarks/results", help="results directory")
+    p_bench.add_argument("--out", default=None, help="results directory (default benchmarks/results)")
     p_bench.set_defaults(func=cmd_bench)
     return parser
 

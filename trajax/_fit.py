@@ -29,7 +29,7 @@ class FitResult(eqx.Module):
     model: AbstractModel  # the fitted model (θ = `theta`)
     theta: Float[Array, " p"]  # θ̂, natural coordinates
     log_likelihood: Float[Array, ""]  # Σ over trajectories of log p_θ̂(z_i)
-    grad_norm: Float[Array, ""]  # ‖∇_θ mean per-transition log-likelihood‖_∞ at θ̂
+    grad_norm: Float[Array, ""]  # ‖∇ mean per-transition log-lik‖_∞ at θ̂ (optimiser coordinates)
     num_steps: Int[Array, ""]  # optimiser iterations (0 for a closed form)
     converged: Bool[Array, ""]  # True iff the optimiser met its tolerance and θ̂ is finite
 
@@ -44,9 +44,8 @@ def _mean_log_likelihood(model, theta, data):
     return jnp.sum(ll) / (m * (T - 1))
 
 
-def _newton(objective, u0, max_steps: int, tol: float):
-    """Levenberg–Marquardt-damped Newton on the exact Hessian. Returns (u, steps, grad_inf)."""
-    value_grad_hess = lambda u: (*jax.value_and_grad(objective)(u), jax.hessian(objective)(u))
+def _newton(value_grad_hess, u0, max_steps: int, tol: float):
+    """Levenberg–Marquardt-damped Newton on the exact Hessian. Returns (u, steps, f(u), grad_inf)."""
     eye = jnp.eye(u0.shape[0], dtype=u0.dtype)
 
     def cond(state):
@@ -65,12 +64,12 @@ def _newton(objective, u0, max_steps: int, tol: float):
 
     f0, g0, H0 = value_grad_hess(u0)
     lam0 = jnp.asarray(1e-6, u0.dtype)
-    u, _, g, _, _, steps = jax.lax.while_loop(cond, body, (u0, f0, g0, H0, lam0, jnp.asarray(0)))
-    return u, steps, jnp.max(jnp.abs(g))
+    u, f, g, _, _, steps = jax.lax.while_loop(cond, body, (u0, f0, g0, H0, lam0, jnp.asarray(0)))
+    return u, steps, f, jnp.max(jnp.abs(g))
 
 
 def _lbfgs(objective, u0, max_steps: int, tol: float, memory_size: int = 10):
-    """optax L-BFGS with a zoom line search. Returns (u, steps, grad_inf)."""
+    """optax L-BFGS with a zoom line search. Returns (u, steps, f(u), grad_inf)."""
     solver = optax.lbfgs(memory_size=memory_size)
     value_and_grad = optax.value_and_grad_from_state(objective)
 
@@ -87,33 +86,34 @@ def _lbfgs(objective, u0, max_steps: int, tol: float, memory_size: int = 10):
 
     # optax's L-BFGS mixes int32 and int64 internally: allow standard promotion around it
     with jax.numpy_dtype_promotion("standard"):
-        u, _, steps = jax.lax.while_loop(cond, body, (u0, solver.init(u0), jnp.asarray(0)))
-    return u, steps, jnp.max(jnp.abs(jax.grad(objective)(u)))
+        u, state, steps = jax.lax.while_loop(cond, body, (u0, solver.init(u0), jnp.asarray(0)))
+        value, grad = value_and_grad(u, state=state)
+    return u, steps, value, jnp.max(jnp.abs(grad))
 
 
 @eqx.filter_jit
 def _fit(model, data, theta0, method: str, max_steps: int, tol: float):
+    m, T = jax.tree.leaves(data)[0].shape[:2]
     if method == "closed_form":
         theta = model.closed_form_mle(data)
-        steps, opt_ok = jnp.asarray(0), jnp.asarray(True)
+        mean_ll, grad = jax.value_and_grad(_mean_log_likelihood, argnums=1)(model, theta, data)
+        steps, grad_inf, opt_ok = jnp.asarray(0), jnp.max(jnp.abs(grad)), jnp.asarray(True)
     else:
-
-        def objective(u):
-            return -_mean_log_likelihood(model, model.from_unconstrained(u), data)
-
-        solver = _newton if method == "newton" else _lbfgs
-        u, steps, grad_inf = solver(objective, model.to_unconstrained(theta0), max_steps, tol)
-        theta = model.from_unconstrained(u)
-        opt_ok = grad_inf <= tol
-    fitted = model.with_theta(theta)
-    ll = jnp.sum(jax.vmap(fitted.trajectory_log_likelihood)(data))
-    grad = jax.grad(_mean_log_likelihood, argnums=1)(model, theta, data)
+        u0 = model.to_unconstrained(theta0)
+        if method == "newton":
+            terms = lambda u: model.objective_terms(u, data)
+            u, steps, value, grad_inf = _newton(terms, u0, max_steps, tol)
+        else:
+            objective = lambda u: -_mean_log_likelihood(model, model.from_unconstrained(u), data)
+            u, steps, value, grad_inf = _lbfgs(objective, u0, max_steps, tol)
+        theta, mean_ll, opt_ok = model.from_unconstrained(u), -value, grad_inf <= tol
+    ll = mean_ll * (m * (T - 1))
     finite = jnp.all(jnp.isfinite(theta)) & jnp.isfinite(ll)
     return FitResult(
-        model=fitted,
+        model=model.with_theta(theta),
         theta=theta,
         log_likelihood=ll,
-        grad_norm=jnp.max(jnp.abs(grad)),
+        grad_norm=grad_inf,
         num_steps=steps,
         converged=opt_ok & finite,
     )

@@ -125,6 +125,19 @@ class AbstractModel(eqx.Module):
         """Closed-form MLE of θ from all trajectories jointly, or None."""
         return None
 
+    def objective_terms(self, u: Float[Array, " q"], data: PyTree):
+        """(f, ∇f, ∇²f) at optimiser coordinates u, f = mean negative log-likelihood per
+        transition over all trajectories of `data`. Used by Newton; the default is autodiff,
+        models with structure override it with a fused closed form."""
+
+        def f(v):
+            model = self.with_theta(self.from_unconstrained(v))
+            m, T = jax.tree.leaves(data)[0].shape[:2]
+            return -jnp.sum(jax.vmap(model.trajectory_log_likelihood)(data)) / (m * (T - 1))
+
+        value, grad = jax.value_and_grad(f)(u)
+        return value, grad, jax.hessian(f)(u)
+
     def initial_theta(self, data: PyTree) -> Float[Array, " p"]:
         """Starting point for iterative fits (default: this model's θ)."""
         return self.theta

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from jax.scipy.special import betaln, gammaln, polygamma
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._checks import as_float_array, check_positive
+from ._checks import as_float_array, check_positive, is_concrete
 
 __all__ = ["AbstractNoise", "Gaussian", "StudentT", "SmoothedLaplace", "BangBang"]
 
@@ -90,10 +90,15 @@ class StudentT(AbstractNoise):
 
     df: Float[Array, ""]
     scale: Float[Array, ""]
+    integer_df: int | None = eqx.field(static=True)
 
     def __init__(self, df=5.0, scale=1.0):
         self.df = _scalar(df, "df")
         self.scale = _scalar(scale, "scale")
+        # an integer ν ≤ 64 samples without rejection: t = Z / √(χ²_ν / ν), with
+        # χ²_ν = −2 log Π_{i ≤ ⌊ν/2⌋} U_i (+ Z'² if ν is odd)
+        value = float(self.df) if is_concrete(self.df) else None
+        self.integer_df = int(value) if value is not None and value.is_integer() and value <= 64 else None
 
     def log_prob(self, w):
         nu, s = self.df, self.scale
@@ -102,7 +107,16 @@ class StudentT(AbstractNoise):
 
     def sample(self, key, shape, dtype=None):
         dtype = dtype or self.scale.dtype
-        return self.scale.astype(dtype) * jax.random.t(key, self.df.astype(dtype), shape, dtype)
+        if self.integer_df is None:
+            return self.scale.astype(dtype) * jax.random.t(key, self.df.astype(dtype), shape, dtype)
+        nu = self.integer_df
+        k_normal, k_uniform = jax.random.split(key)
+        normals = jax.random.normal(k_normal, (*shape, 1 + nu % 2), dtype)
+        chi2 = jnp.sum(normals[..., 1:] ** 2, axis=-1)
+        if nu >= 2:
+            u = jax.random.uniform(k_uniform, (*shape, nu // 2), dtype, minval=jnp.finfo(dtype).tiny)
+            chi2 = chi2 - 2.0 * jnp.sum(jnp.log(u), axis=-1)
+        return self.scale.astype(dtype) * normals[..., 0] * jnp.sqrt(nu / chi2)
 
     def variance(self):
         nu = self.df

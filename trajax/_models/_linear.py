@@ -31,6 +31,23 @@ def matvec(M, x):
     return jnp.sum(M * x, axis=-1)
 
 
+def _linear_recursion(model, key, num_steps: int, mean):
+    """z_1 = x0, z_{t+1} = mean(z_t) + w_t with w = noise.sample(fold_in(key, 1), (T−1, d))."""
+    if not jax.config.jax_threefry_partitionable:
+        raise ValueError(
+            "jax_threefry_partitionable: trajax needs element-indexed random bits (the JAX "
+            "default) for the prefix property; set jax.config.update('jax_threefry_partitionable', True)"
+        )
+    noise = model.noise.sample(jax.random.fold_in(key, 1), (num_steps - 1, model.dim), model.x0.dtype)
+
+    def step(z, w):
+        z_next = mean(z) + w
+        return z_next, z_next
+
+    _, rest = jax.lax.scan(step, model.x0, noise)
+    return jnp.concatenate([model.x0[None], rest])
+
+
 def _check_vectors(data, dim: int) -> None:
     shape = jnp.shape(data)
     if len(shape) != 3 or shape[-1] != dim:
@@ -78,6 +95,12 @@ class LinearSystem(AbstractModel):
     def transition(self, key, z, t):
         return matvec(self.A, z) + self.noise.sample(key, (self.dim,), z.dtype)
 
+    def sample_trajectory(self, key, num_steps):
+        """All T − 1 noise vectors are drawn at once (one vectorised draw instead of T small
+        ones; far faster for rejection samplers such as Student-t), then the recursion is
+        scanned. Element-indexed (partitionable) threefry keeps the prefix property in T."""
+        return _linear_recursion(self, key, num_steps, lambda z: matvec(self.A, z))
+
     def transition_log_prob(self, z, z_next, t):
         return jnp.sum(self.noise.log_prob(z_next - self.A @ z))
 
@@ -105,6 +128,28 @@ class LinearSystem(AbstractModel):
         gram = self.second_moments(num_steps - 1).sum(0)
         eye = jnp.eye(self.dim, dtype=self.A.dtype)
         return jnp.kron(self.noise.location_fisher() * eye, gram)
+
+    def objective_terms(self, u, data):
+        """Fused Newton terms of f(A) = mean Σ_j φ(z_{t+1} − A z_t)_j per transition: rows of A
+        decouple, so ∇f_j = −Σ_t φ'(r_tj) z_t / n and ∇²f is block diagonal with blocks
+        Σ_t φ''(r_tj) z_t z_tᵀ / n (one pass over the data instead of a dense autodiff Hessian)."""
+        d = self.dim
+        X = data[:, :-1].reshape(-1, d)
+        Y = data[:, 1:].reshape(-1, d)
+        n = X.shape[0]
+        A = u.reshape(d, d)
+        R = Y - X @ A.T
+        phi = lambda r: -self.noise.log_prob(r)
+        dphi = jax.grad(phi)
+        d2phi = jax.grad(dphi)
+        flat = R.ravel()
+        value = jnp.sum(phi(flat)) / n
+        psi = jax.vmap(dphi)(flat).reshape(n, d)
+        weight = jax.vmap(d2phi)(flat).reshape(n, d)
+        grad = -(psi.T @ X).ravel() / n
+        weighted = weight[:, :, None] * X[:, None, :]  # (n, d_j, d_i): one matmul below
+        blocks = jnp.einsum("tji,tk->jik", weighted, X) / n
+        return value, grad, jax.scipy.linalg.block_diag(*blocks)
 
     def _ols(self, data):
         X = data[:, :-1].reshape(-1, self.dim)
@@ -160,6 +205,10 @@ class DependentRegression(AbstractModel):
 
     def transition(self, key, z, t):
         return matvec(self.features(z), self.coef) + self.noise.sample(key, (self.dim,), z.dtype)
+
+    def sample_trajectory(self, key, num_steps):
+        """Noise drawn at once, recursion scanned (see `LinearSystem.sample_trajectory`)."""
+        return _linear_recursion(self, key, num_steps, lambda z: matvec(self.features(z), self.coef))
 
     def transition_log_prob(self, z, z_next, t):
         return jnp.sum(self.noise.log_prob(z_next - self.features(z) @ self.coef))

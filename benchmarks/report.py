@@ -1,0 +1,62 @@
+"""Builds the README performance table from the committed JSON results.
+
+python -m benchmarks.report [--write]   # --write replaces the block between the markers
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+README = Path(__file__).parent.parent / "README.md"
+BEGIN, END = "<!-- perf-table:begin -->", "<!-- perf-table:end -->"
+
+
+def _load(name):
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def table() -> str:
+    rows = [
+        "| benchmark | device | shapes, dtype | trajax | baseline | ratio | target |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in ("main_job", "simulate", "fisher"):
+        for suffix, r in ((s, _load(name + s)) for s in ("", "_gpu")):
+            if r is None:
+                continue
+            shapes = ", ".join(f"{k}={v}" for k, v in r["shapes"].items())
+            t, b = r["trajax"], r["baseline"]
+            if name == "main_job":
+                ours = f"{t['total_s']:.1f} s (compile {t['compile_s']:.1f} s, run {t['run_s']:.1f} s)"
+                theirs, ratio = f"{b['total_s']:.1f} s", f"{r['speedup_end_to_end']:.2f}× end to end"
+            elif name == "simulate":
+                ours = f"{t['run_s'] * 1e3:.0f} ms, {t['steps_per_s']:.3g} steps/s"
+                theirs, ratio = f"{b['run_s'] * 1e3:.0f} ms", f"{r['speedup_run_only']:.2f}×"
+            else:
+                ours = f"{t['run_s'] * 1e3:.1f} ms (compile {t['compile_s']:.1f} s)"
+                theirs = f"{b['run_s'] * 1e3:.0f} ms"
+                ratio = f"{r['speedup_run_only']:.0f}×, max rel. diff {r['max_relative_difference']:.0e}"
+            rows.append(
+                f"| {name}{suffix} | {r['device']} | {shapes}, {r['dtype']} | {ours} | {theirs} | {ratio} | {r['target']} |"
+            )
+    return "\n".join(rows)
+
+
+def main(write: bool = False) -> str:
+    text = table()
+    if write:
+        readme = README.read_text()
+        start, end = readme.index(BEGIN) + len(BEGIN), readme.index(END)
+        README.write_text(readme[:start] + "\n" + text + "\n" + readme[end:])
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--write", action="store_true")
+    main(**vars(parser.parse_args()))

@@ -1,0 +1,25 @@
+"""Runs the benchmark suite and refreshes the README's performance table.
+
+python -m benchmarks.run [--quick] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from . import bench_fisher, bench_main_job, bench_simulate, report
+
+
+def main(quick: bool = False, out=None) -> int:
+    for bench in (bench_simulate, bench_fisher, bench_main_job):
+        bench.main(quick=quick, out=out)
+    if not quick and out is None:
+        report.main(write=True)
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", default=None)
+    raise SystemExit(main(**vars(parser.parse_args())))
