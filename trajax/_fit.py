@@ -106,7 +106,8 @@ def _fit(model, data, theta0, method: str, max_steps: int, tol: float):
         else:
             objective = lambda u: -_mean_log_likelihood(model, model.from_unconstrained(u), data)
             u, steps, value, grad_inf = _lbfgs(objective, u0, max_steps, tol)
-        theta, mean_ll, opt_ok = model.from_unconstrained(u), -value, grad_inf <= tol
+        theta = model.canonical_theta(model.from_unconstrained(u))
+        mean_ll, opt_ok = -value, grad_inf <= tol
     ll = mean_ll * (m * (T - 1))
     finite = jnp.all(jnp.isfinite(theta)) & jnp.isfinite(ll)
     return FitResult(

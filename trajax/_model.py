@@ -138,6 +138,10 @@ class AbstractModel(eqx.Module):
         value, grad = jax.value_and_grad(f)(u)
         return value, grad, jax.hessian(f)(u)
 
+    def canonical_theta(self, theta: Float[Array, " p"]) -> Float[Array, " p"]:
+        """Resolves non-identifiability (e.g. label switching) after a fit (default: none)."""
+        return theta
+
     def initial_theta(self, data: PyTree) -> Float[Array, " p"]:
         """Starting point for iterative fits (default: this model's θ)."""
         return self.theta
