@@ -34,7 +34,12 @@ def test_mixture_exact_fisher_agrees_with_monte_carlo(key):
 
 
 def test_general_mixture_outer_and_hessian_agree(key):
-    P = jnp.array([[[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7]], [[0.3, 0.4, 0.3], [0.4, 0.3, 0.3], [0.3, 0.3, 0.4]]])
+    P = jnp.array(
+        [
+            [[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7]],
+            [[0.3, 0.4, 0.3], [0.4, 0.3, 0.3], [0.3, 0.3, 0.4]],
+        ]
+    )
     mix = tj.MarkovChainMixture(P, weights=[0.6, 0.4])
     assert mix.theta.shape == (12,)
     k1, k2 = jax.random.split(key)

@@ -11,9 +11,12 @@ from ._likelihood import ravel as ravel
 from ._likelihood import score as score
 from ._model import AbstractModel as AbstractModel
 from ._models import DependentRegression as DependentRegression
+from ._models import LinearAttention as LinearAttention
 from ._models import LinearSystem as LinearSystem
 from ._models import MarkovChain as MarkovChain
 from ._models import MarkovChainMixture as MarkovChainMixture
+from ._models import MixedLinearRegression as MixedLinearRegression
+from ._models import SinusoidalGLM as SinusoidalGLM
 from ._models import TwoStateChain as TwoStateChain
 from ._simulate import simulate as simulate
 from ._sweep import SweepResult as SweepResult

@@ -19,7 +19,7 @@ from ._model import AbstractModel
 
 __all__ = ["fit", "FitResult"]
 
-METHODS = ("auto", "closed_form", "newton", "lbfgs")
+METHODS = ("auto", "closed_form", "newton", "lbfgs", "recursive")
 NEWTON_MAX_PARAMS = 64
 
 
@@ -94,8 +94,8 @@ def _lbfgs(objective, u0, max_steps: int, tol: float, memory_size: int = 10):
 @eqx.filter_jit
 def _fit(model, data, theta0, method: str, max_steps: int, tol: float):
     m, T = jax.tree.leaves(data)[0].shape[:2]
-    if method == "closed_form":
-        theta = model.closed_form_mle(data)
+    if method in ("closed_form", "recursive"):
+        theta = model.closed_form_mle(data) if method == "closed_form" else model.recursive_estimate(data)
         mean_ll, grad = jax.value_and_grad(_mean_log_likelihood, argnums=1)(model, theta, data)
         steps, grad_inf, opt_ok = jnp.asarray(0), jnp.max(jnp.abs(grad)), jnp.asarray(True)
     else:
@@ -136,7 +136,8 @@ def fit(
             ignored unless `init="model"`.
         data: leaves with leading axes (m, T), e.g. from `simulate`.
         method: "auto" (closed form if the model has one, else Newton for p <= 64, else
-            L-BFGS), "closed_form", "newton" or "lbfgs".
+            L-BFGS), "closed_form", "newton", "lbfgs", or "recursive" (models with a
+            `recursive_estimate`, e.g. MixedLinearRegression).
         init: starting θ for iterative methods: None (the model's `initial_theta(data)`, e.g.
             least squares), "model" (the model's own θ) or a (p,) array.
         max_steps: iteration cap of iterative methods.
@@ -160,6 +161,8 @@ def fit(
         raise ValueError(f"max_steps: expected a positive integer, got {max_steps!r}")
     data = check_data(model, data)
     has_closed_form = jax.eval_shape(model.closed_form_mle, data) is not None
+    if method == "recursive" and not hasattr(model, "recursive_estimate"):
+        raise ValueError(f"method: 'recursive' is not available for {type(model).__name__}")
     if method == "closed_form" and not has_closed_form:
         raise ValueError(f"method: {type(model).__name__} has no closed-form MLE for this noise")
     if method == "auto":
@@ -176,7 +179,7 @@ def fit(
 
 
 def _initial_theta(model, data, init, method):
-    if method == "closed_form":
+    if method in ("closed_form", "recursive"):
         return model.theta
     if init is None:
         return model.initial_theta(data)
