@@ -10,7 +10,15 @@ from pathlib import Path
 import jax
 
 from . import _noise
-from ._models import LinearSystem, MarkovChain, TwoStateChain
+from ._models import (
+    LinearAttention,
+    LinearSystem,
+    MarkovChain,
+    MarkovChainMixture,
+    MixedLinearRegression,
+    SinusoidalGLM,
+    TwoStateChain,
+)
 
 __all__ = ["ConfigError", "load_config", "MODELS", "NOISES"]
 
@@ -32,6 +40,17 @@ MODELS = {
     "markov_chain": Spec(MarkovChain, ("P",), ("initial",), "K-state chain, transition matrix P"),
     "linear_system": Spec(
         LinearSystem, ("A",), ("noise", "x0"), "z' = A z + w, iid noise coordinates (table)"
+    ),
+    "two_state_mixture": Spec(
+        MarkovChainMixture.two_state, ("theta0", "theta1"), ("weights",), "mixture of 2 symmetric chains"
+    ),
+    "markov_chain_mixture": Spec(
+        MarkovChainMixture, ("P",), ("weights", "initial"), "mixture of k K-state chains, P is k×K×K"
+    ),
+    "sinusoidal_glm": Spec(SinusoidalGLM, ("A",), ("sigma",), "z' = sin(A z) + w, w ~ N(0, sigma² I)"),
+    "linear_attention": Spec(LinearAttention, ("W", "E", "C"), (), "next token from linear attention"),
+    "mixed_linear_regression": Spec(
+        MixedLinearRegression, ("beta",), ("p", "sigma", "a", "gamma"), "y = ±βᵀφ + w, AR regressors"
     ),
 }
 NOISES = {
