@@ -81,8 +81,8 @@ def main():
     for i, c in enumerate(CHECKPOINTS):
         print(f"{c:>7}  {rec_err[c - 2]:.3e}   {batch_err[i]:.3e}")
     print(
-        f"accuracy, last 10 windows: online {acc_rec[-10:].mean():.4f}, true-β sign rule {acc_oracle[-10:].mean():.4f}, "
-        f"Bayes {acc_bayes[-10:].mean():.4f}"
+        f"accuracy, last 10 windows: online {acc_rec[-10:].mean():.4f}, "
+        f"true-β sign rule {acc_oracle[-10:].mean():.4f}, Bayes {acc_bayes[-10:].mean():.4f}"
     )
     print(f"wrote {out}")
 
