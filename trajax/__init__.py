@@ -6,6 +6,7 @@ from ._fisher import cramer_rao as cramer_rao
 from ._fisher import fisher_information as fisher_information
 from ._fit import FitResult as FitResult
 from ._fit import fit as fit
+from ._hellinger import hellinger as hellinger
 from ._likelihood import log_likelihood as log_likelihood
 from ._likelihood import ravel as ravel
 from ._likelihood import score as score
