@@ -20,6 +20,7 @@ from ._models import MixedLinearRegression as MixedLinearRegression
 from ._models import SinusoidalGLM as SinusoidalGLM
 from ._models import TwoStateChain as TwoStateChain
 from ._simulate import simulate as simulate
+from ._streaming import fit_streaming as fit_streaming
 from ._sweep import SweepResult as SweepResult
 from ._sweep import sweep as sweep
 

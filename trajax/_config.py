@@ -64,7 +64,7 @@ SECTIONS = {
     "sweep": {"m", "T", "replicates", "seed", "design"},
     "fit": {"method", "max_steps", "tol"},
     "fisher": {"method", "samples"},
-    "run": {"dtype", "batch_size"},
+    "run": {"dtype", "batch_size", "max_cell_mb"},
 }
 REQUIRED_SWEEP = ("m", "T", "replicates")
 
@@ -165,5 +165,6 @@ def load_config(path) -> SweepConfig:
         "fisher_method": fisher.get("method", "auto"),
         "fisher_samples": fisher.get("samples", 2000),
         "batch_size": run.get("batch_size", 16),
+        "max_cell_bytes": int(run.get("max_cell_mb", 1024) * 2**20),
     }
     return SweepConfig(model=model, sweep_kwargs=kwargs, dtype=dtype, raw=raw)

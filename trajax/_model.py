@@ -138,6 +138,15 @@ class AbstractModel(eqx.Module):
         value, grad = jax.value_and_grad(f)(u)
         return value, grad, jax.hessian(f)(u)
 
+    def sufficient_statistics(self, data: PyTree) -> PyTree | None:
+        """Statistics of data (leading axes (m, T)) that add over trajectories and determine the
+        MLE through `mle_from_statistics`, or None (enables one-pass streaming fits)."""
+        return None
+
+    def mle_from_statistics(self, stats: PyTree) -> Float[Array, " p"]:
+        """The MLE from summed `sufficient_statistics`."""
+        raise NotImplementedError(f"{type(self).__name__} has no sufficient statistics")
+
     def canonical_theta(self, theta: Float[Array, " p"]) -> Float[Array, " p"]:
         """Resolves non-identifiability (e.g. label switching) after a fit (default: none)."""
         return theta

@@ -17,7 +17,7 @@ import numpy as np
 
 __all__ = ["SweepWriter", "describe_model", "print_progress", "write_table_csv", "plot_rates"]
 
-TIMING_COLUMNS = ("m", "T", "compile_s", "run_s")
+TIMING_COLUMNS = ("m", "T", "compile_s", "run_s", "stream_chunk")
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -137,6 +137,8 @@ class SweepWriter:
             timings = {}
             if (self.dir / "timings.csv").exists():
                 timings = {(t["m"], t["T"]): t for t in _read_csv(self.dir / "timings.csv")}
+                for t in timings.values():
+                    t.setdefault("stream_chunk", 0)
             for row in _read_csv(cells_path):
                 cell = (row["m"], row["T"])
                 self.rows[cell] = (row, timings.get(cell, {"m": row["m"], "T": row["T"]}))

@@ -31,6 +31,7 @@ from ._keys import check_key
 from ._model import AbstractModel
 from ._simulate import simulate
 from ._stats import fit_slope, summarize_cell
+from ._streaming import fit_streaming
 
 __all__ = ["sweep", "SweepResult", "DESIGNS"]
 
@@ -98,20 +99,43 @@ def _replicate_key(data_key, r, m, T, design):
     return key
 
 
-def _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, batch):
+def _state_bytes(model, T) -> int:
+    """Bytes of one simulated trajectory of T states."""
+    shapes = jax.eval_shape(lambda k: model.sample_trajectory(k, T), jax.random.key(0))
+    return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(shapes))
+
+
+def stream_chunk(model, m, T, batch, max_bytes) -> int | None:
+    """None when a cell's data (for `batch` replicates at once) fits in `max_bytes`; otherwise
+    the largest divisor of m whose chunk of trajectories does (streamed fit)."""
+    per_trajectory = _state_bytes(model, T) * batch
+    if per_trajectory * m <= max_bytes:
+        return None
+    fitting = [c for c in range(1, m + 1) if m % c == 0 and c * per_trajectory <= max_bytes]
+    return max(fitting) if fitting else 1
+
+
+def _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, batch, chunk=None):
     """A jitted single-device function of replicate indices returning per-replicate
-    (‖Δ‖², m·ΔᵀI_TΔ, converged); replicates are vmapped `batch` at a time."""
+    (‖Δ‖², m·ΔᵀI_TΔ, converged); replicates are vmapped `batch` at a time. With `chunk`, each
+    replicate's trajectories are streamed `chunk` at a time (`fit_streaming`)."""
 
     def one(r):
-        data = simulate(model, _replicate_key(data_key, r, m, T, design), m, T)
-        result = fit(model, data, **fit_options)
+        key = _replicate_key(data_key, r, m, T, design)
+        if chunk is None:
+            result = fit(model, simulate(model, key, m, T), **fit_options)
+        else:
+            options = {k: v for k, v in fit_options.items() if k in ("max_steps", "tol")}
+            result = fit_streaming(model, key, m, T, chunk_size=chunk, **options)
         delta = result.theta - theta_star
         return jnp.sum(delta**2), m * delta @ info @ delta, result.converged
 
     return jax.jit(lambda indices: jax.lax.map(one, indices, batch_size=batch))
 
 
-def run_cell(model, theta_star, info, data_key, m, T, replicates, design, fit_options, batch, devices):
+def run_cell(
+    model, theta_star, info, data_key, m, T, replicates, design, fit_options, batch, devices, chunk=None
+):
     """Runs one cell; returns (sq_err, fisher_stat, converged, compile_s, run_s).
 
     The replicate axis is split into contiguous shards, one per device, each a multiple of
@@ -122,7 +146,7 @@ def run_cell(model, theta_star, info, data_key, m, T, replicates, design, fit_op
     num_devices = len(devices)
     per_round = num_devices * batch
     local = -(-replicates // per_round) * batch
-    program = _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, batch)
+    program = _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, batch, chunk)
     start = time.perf_counter()
     compiled = [
         program.lower(
@@ -170,6 +194,7 @@ def sweep(
     fisher_samples: int = 2000,
     batch_size: int = 16,
     devices=None,
+    max_cell_bytes: int = 1 << 30,
     progress: bool | Callable = True,
     config: dict | None = None,
 ) -> SweepResult:
@@ -189,6 +214,8 @@ def sweep(
         fisher_method / fisher_samples: how I_T is obtained ("auto" = exact when available).
         batch_size: replicates vmapped at once on each device (>= 2).
         devices: devices to shard replicates over (default: all local devices).
+        max_cell_bytes: a cell whose data for `batch_size` replicates exceed this is streamed
+            over chunks of trajectories (`fit_streaming`) instead of materialised.
         progress: print a progress line per cell to stderr (or a callable(done, total, row)).
         config: extra settings recorded with the results (the CLI passes the TOML config).
 
@@ -246,11 +273,12 @@ def sweep(
                 )
             info = infos[Ti]
             theory = float(jnp.trace(jnp.linalg.inv(info))) / mi
+            chunk = stream_chunk(model, mi, Ti, batch, max_cell_bytes)
             sq, stat, ok, compile_s, run_s = run_cell(
-                model, theta_star, info, data_key, mi, Ti, R, design, fit_options, batch, devices
+                model, theta_star, info, data_key, mi, Ti, R, design, fit_options, batch, devices, chunk
             )
             row = summarize_cell(mi, Ti, sq, stat, ok, theory, theta_star.shape[0])
-            timing = {"m": mi, "T": Ti, "compile_s": compile_s, "run_s": run_s}
+            timing = {"m": mi, "T": Ti, "compile_s": compile_s, "run_s": run_s, "stream_chunk": chunk or 0}
             compile_total, run_total = compile_total + compile_s, run_total + run_s
             work_run, cells_run, work_left = work_run + mi * Ti, cells_run + 1, work_left - mi * Ti
             if writer:

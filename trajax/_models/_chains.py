@@ -84,10 +84,17 @@ class TwoStateChain(AbstractModel):
     def exact_fisher(self, num_steps):
         return jnp.reshape((num_steps - 1) / (self.stay * (1 - self.stay)), (1, 1))
 
-    def closed_form_mle(self, data: Int[Array, "m T"]):
+    def sufficient_statistics(self, data: Int[Array, "m T"]):
         num_stays = jnp.sum(data[:, 1:] == data[:, :-1], dtype=self.stay.dtype)
-        num_transitions = data.shape[0] * (data.shape[1] - 1)
+        num_transitions = jnp.asarray(data.shape[0] * (data.shape[1] - 1), self.stay.dtype)
+        return num_stays, num_transitions
+
+    def mle_from_statistics(self, stats):
+        num_stays, num_transitions = stats
         return (num_stays / num_transitions)[None]
+
+    def closed_form_mle(self, data: Int[Array, "m T"]):
+        return self.mle_from_statistics(self.sufficient_statistics(data))
 
 
 class MarkovChain(AbstractModel):
@@ -177,6 +184,13 @@ class MarkovChain(AbstractModel):
         pair = (data[:, :-1] * K + data[:, 1:]).ravel()
         counts = jnp.zeros(K * K, self.P.dtype).at[pair].add(1.0)
         return counts.reshape(K, K)
+
+    def sufficient_statistics(self, data):
+        return self.transition_counts(data)
+
+    def mle_from_statistics(self, counts):
+        P_hat = counts / counts.sum(1, keepdims=True)  # an unvisited row gives NaN: a failed fit
+        return P_hat[:, :-1].ravel()
 
     def closed_form_mle(self, data):
         counts = self.transition_counts(data)

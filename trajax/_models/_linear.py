@@ -152,9 +152,23 @@ class LinearSystem(AbstractModel):
         return value, grad, jax.scipy.linalg.block_diag(*blocks)
 
     def _ols(self, data):
+        return self._ols_from_gram(self._gram(data))
+
+    def _gram(self, data):
         X = data[:, :-1].reshape(-1, self.dim)
         Y = data[:, 1:].reshape(-1, self.dim)
-        return jnp.linalg.solve(X.T @ X, X.T @ Y).T.ravel()
+        return X.T @ X, X.T @ Y
+
+    def _ols_from_gram(self, gram):
+        XX, XY = gram
+        return jnp.linalg.solve(XX, XY).T.ravel()
+
+    def sufficient_statistics(self, data):
+        """(Σ z_t z_tᵀ, Σ z_t z_{t+1}ᵀ): sufficient for the Gaussian MLE (OLS)."""
+        return self._gram(data) if isinstance(self.noise, Gaussian) else None
+
+    def mle_from_statistics(self, stats):
+        return self._ols_from_gram(stats)
 
     def closed_form_mle(self, data):
         return self._ols(data) if isinstance(self.noise, Gaussian) else None
