@@ -24,7 +24,7 @@ def table() -> str:
         "| benchmark | device | shapes, dtype | trajax | baseline | ratio | target |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name in ("main_job", "simulate", "fisher"):
+    for name in ("main_job", "simulate", "fisher", "streaming"):
         for suffix, r in ((s, _load(name + s)) for s in ("", "_gpu")):
             if r is None:
                 continue
@@ -36,6 +36,9 @@ def table() -> str:
             elif name == "simulate":
                 ours = f"{t['run_s'] * 1e3:.0f} ms, {t['steps_per_s']:.3g} steps/s"
                 theirs, ratio = f"{b['run_s'] * 1e3:.0f} ms", f"{r['speedup_run_only']:.2f}×"
+            elif name == "streaming":
+                ours = f"{t['run_s']:.1f} s, {t['transitions_per_s']:.3g} transitions/s, peak RSS {t['peak_rss_mb']:.0f} MB"
+                theirs, ratio = f"data would take {b['data_gb']:.0f} GB", "—"
             else:
                 ours = f"{t['run_s'] * 1e3:.1f} ms (compile {t['compile_s']:.1f} s)"
                 theirs = f"{b['run_s'] * 1e3:.0f} ms"

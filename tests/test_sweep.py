@@ -229,3 +229,54 @@ def test_fit_streaming_equals_fit_on_materialised_data(key):
         assert float(streamed.log_likelihood) == pytest.approx(float(direct.log_likelihood), rel=1e-10)
     with pytest.raises(ValueError, match="chunk_size: expected a divisor of num_trajectories=60, got 7"):
         tj.fit_streaming(model, key, 60, 30, chunk_size=7)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_sweep_equals_single_process(tmp_path):
+    # jax.distributed with 2 CPU processes on the loopback address: each takes half of the
+    # replicates, results are gathered, and process 0 writes the same cells.csv as one process
+    config = tmp_path / "chain.toml"
+    config.write_text(
+        CHAIN_CONFIG.format(replicates=10)
+        .replace("m = [4, 8, 16]", "m = [4, 16]")
+        .replace("T = [8, 16, 32]", "T = [8]")
+    )
+    single = _cli("sweep", str(config), "--out", str(tmp_path / "single"), "--quiet")
+    assert single.returncode == 0, single.stderr
+    address = f"127.0.0.1:{_free_port()}"
+    out = tmp_path / "multi"
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "trajax",
+                "sweep",
+                str(config),
+                "--out",
+                str(out),
+                "--quiet",
+                "--coordinator",
+                address,
+                "--num-processes",
+                "2",
+                "--process-id",
+                str(i),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for i in range(2)
+    ]
+    results = [p.communicate(timeout=240) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    assert (out / "cells.csv").read_text() == (tmp_path / "single" / "cells.csv").read_text()
+    assert json.loads((out / "summary.json").read_text())["device"]["num_processes"] == 2

@@ -44,6 +44,8 @@ def cmd_sweep(args) -> int:
     from ._config import ConfigError, load_config
     from ._sweep import sweep
 
+    if args.num_processes > 1:
+        _init_distributed(args)
     config = load_config(args.config)
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
     try:
@@ -64,6 +66,10 @@ def cmd_sweep(args) -> int:
                    "batch_size": "run", "method": "fit", "max_steps": "fit", "tol": "fit",
                    "num_samples": "fisher"}.get(message.split(":")[0])  # fmt: skip
         raise ConfigError(f"{section}.{message}" if section else message) from None
+    import jax
+
+    if jax.process_index() != 0:  # process 0 reports for a multi-process run
+        return 0
     print(_format_table(result.table))
     print()
     print(_format_slopes(result.slopes()))
@@ -73,6 +79,21 @@ def cmd_sweep(args) -> int:
     print(f"results: {out / 'cells.csv'}, {out / 'summary.json'}")
     print(f"plot:    {out / 'rates.png'}")
     return 0
+
+
+def _init_distributed(args) -> None:
+    """Joins a multi-process run (`jax.distributed`); CPU processes talk through gloo."""
+    import jax
+
+    if not args.coordinator or args.process_id is None:
+        raise ValueError(
+            "--coordinator: a multi-process sweep needs --coordinator HOST:PORT and --process-id"
+        )
+    if jax.config.jax_platforms in (None, "", "cpu"):
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(
+        coordinator_address=args.coordinator, num_processes=args.num_processes, process_id=args.process_id
+    )
 
 
 def cmd_models(args) -> int:
@@ -106,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_sweep.add_argument("--resume", action="store_true", help="continue a sweep in --out")
     p_sweep.add_argument("--force", action="store_true", help="overwrite a different sweep in --out")
     p_sweep.add_argument("--quiet", action="store_true", help="no progress lines")
+    p_sweep.add_argument("--coordinator", help="HOST:PORT of process 0, for a multi-process sweep")
+    p_sweep.add_argument(
+        "--num-processes", type=int, default=1, help="processes in the run (jax.distributed)"
+    )
+    p_sweep.add_argument("--process-id", type=int, help="this process's index, 0..num-processes-1")
     p_sweep.set_defaults(func=cmd_sweep)
     p_models = sub.add_parser("models", help="list built-in models and noise families")
     p_models.set_defaults(func=cmd_models)

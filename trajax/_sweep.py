@@ -10,6 +10,12 @@ Randomness: replicate r of the nested design uses `fold_in(data_key, r)` in ever
 the prefix property of `simulate` cell (m, T) sees exactly the first m trajectories and first
 T states of one long run per replicate (common random numbers). The independent design folds
 in (m, T) as well. Results therefore do not depend on the batch width or device count.
+
+Multi-host: after `jax.distributed.initialize`, each process takes a contiguous share of the
+replicates on its local devices; per-replicate results are gathered with `process_allgather`,
+so every process returns the same table, identical to a single-process run. Process 0 alone
+writes `out/` and prints progress (the output directory should be on a shared filesystem for
+resume).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from dataclasses import dataclass, field
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental.multihost_utils import broadcast_one_to_all, process_allgather
 from jax.sharding import SingleDeviceSharding
 
 from ._checks import check_int
@@ -143,9 +150,10 @@ def run_cell(
     executable: an SPMD-partitioned program (`shard_map`) was measured to round differently
     from the single-device one, which would break bit-for-bit equality across device counts.
     """
-    num_devices = len(devices)
-    per_round = num_devices * batch
-    local = -(-replicates // per_round) * batch
+    num_devices, num_processes = len(devices), jax.process_count()
+    per_round = num_processes * num_devices * batch
+    local = -(-replicates // per_round) * batch  # replicates per device
+    first = jax.process_index() * num_devices  # global index of this process's first device
     program = _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, batch, chunk)
     start = time.perf_counter()
     compiled = [
@@ -156,13 +164,16 @@ def run_cell(
     ]
     compile_s = time.perf_counter() - start
     shards = [
-        jax.device_put(jnp.arange(i * local, (i + 1) * local, dtype=jnp.uint32), device)
+        jax.device_put(jnp.arange((first + i) * local, (first + i + 1) * local, dtype=jnp.uint32), device)
         for i, device in enumerate(devices)
     ]
     start = time.perf_counter()
     outs = jax.block_until_ready([run(shard) for run, shard in zip(compiled, shards, strict=True)])
+    results = [np.concatenate([np.asarray(o[k]) for o in outs]) for k in range(3)]
+    if num_processes > 1:  # every process gets every replicate, in global device order
+        results = [np.asarray(process_allgather(r)).reshape(-1) for r in results]
     run_s = time.perf_counter() - start
-    sq, stat, ok = (np.concatenate([np.asarray(o[k]) for o in outs])[:replicates] for k in range(3))
+    sq, stat, ok = (r[:replicates] for r in results)
     return sq, stat, ok, compile_s, run_s
 
 
@@ -253,11 +264,18 @@ def sweep(
         "batch_size": batch,
         **({"config": config} if config else {}),
     }
-    writer = SweepWriter(out, resolved, resume=resume, force=force) if out is not None else None
+    lead = jax.process_index() == 0  # with jax.distributed, process 0 alone writes and prints
+    writer = SweepWriter(out, resolved, resume=resume, force=force) if out is not None and lead else None
     devices = list(devices) if devices is not None else jax.local_devices()
     theta_star = model.theta
     cells = [(mi, Ti) for Ti in T_values for mi in m_values]
     done = writer.finished() if writer else {}
+    if jax.process_count() > 1:  # all processes must skip the same finished cells
+        mask = broadcast_one_to_all(np.array([c in done for c in cells], dtype=np.int32))
+        if not lead:
+            done = {c: None for c, skip in zip(cells, np.asarray(mask), strict=True) if skip}
+        elif out is not None and any(v is None for v in done.values()):
+            raise RuntimeError("inconsistent resume state across processes")
     table, timings = [], []
     infos: dict[int, jax.Array] = {}
     todo = [c for c in cells if c not in done]
@@ -265,6 +283,8 @@ def sweep(
     compile_total, run_total, work_run, cells_run = 0.0, 0.0, 0, 0
     for index, (mi, Ti) in enumerate(cells):
         if (mi, Ti) in done:
+            if done[(mi, Ti)] is None:  # finished in an earlier run; only process 0 has the row
+                continue
             row, timing = done[(mi, Ti)]
         else:
             if Ti not in infos:
@@ -285,7 +305,7 @@ def sweep(
                 writer.add(row, timing)
         table.append(row)
         timings.append(timing)
-        if progress:
+        if progress and lead:
             report = progress if callable(progress) else print_progress
             # ETA: mean compile time per remaining cell + run time in proportion to m·T
             cells_left = len(todo) - cells_run
