@@ -78,3 +78,24 @@ def test_mixture_validation():
         tj.MarkovChainMixture(jnp.stack([jnp.eye(2)] * 2), weights=[0.3, 0.3])
     with pytest.raises(ValueError, match="P: expected k × K × K"):
         tj.MarkovChainMixture(jnp.ones((2, 2, 3)) / 3)
+
+
+def test_general_mixture_fit_from_data_driven_start(key):
+    # K = 3, k = 2 with distinct components; the start ignores the model's θ (we pass a model
+    # whose θ is far off). error model: m·ΔᵀI_TΔ ≈ χ²_12; P(χ²_12 > 45) < 1e-5
+    P = jnp.array(
+        [
+            [[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7]],
+            [[0.2, 0.4, 0.4], [0.4, 0.3, 0.3], [0.3, 0.4, 0.3]],
+        ]
+    )
+    truth = tj.MarkovChainMixture(P)
+    k1, k2 = jax.random.split(key)
+    m, T = 1500, 40
+    data = tj.simulate(truth, k1, m, T)
+    wrong = tj.MarkovChainMixture(jnp.full((2, 3, 3), 1 / 3))
+    result = tj.fit(wrong, data)
+    assert bool(result.converged)
+    info = tj.fisher_information(truth, T, method="hessian", key=k2, num_samples=2000)
+    delta = result.theta - truth.theta
+    assert float(m * delta @ info @ delta) < 45

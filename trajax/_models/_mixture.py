@@ -164,12 +164,30 @@ class MarkovChainMixture(AbstractModel):
         return jnp.einsum("n,ni,nj->ij", probs, scores, scores)
 
     def initial_theta(self, data):
-        """A spread start: components placed at the 25% and 75% quantiles (two-state baseline) of
-        per-trajectory stay fractions, or the model's own θ moved apart otherwise."""
+        """A data-driven spread start (the model's own θ is not used).
+
+        Two-state baseline: components at centre ± spread/2 of the per-trajectory stay
+        fractions (spread = their interquartile range, at least 0.1). General case: trajectories
+        are ranked by their empirical P̂_i[z, z'] for the most frequent transition, split into k
+        equal groups, and each group's pooled (add-one smoothed) counts give one component.
+        """
+        dtype = self.P.dtype
         if self.tied:
-            stays = jnp.mean((data[:, 1:] == data[:, :-1]).astype(self.P.dtype), axis=1)
+            stays = jnp.mean((data[:, 1:] == data[:, :-1]).astype(dtype), axis=1)
             hi, lo = jnp.quantile(stays, 0.75), jnp.quantile(stays, 0.25)
             spread = jnp.maximum(hi - lo, 0.1)
             centre = jnp.clip(jnp.mean(stays), 0.15, 0.85)
             return jnp.clip(jnp.stack([centre + spread / 2, centre - spread / 2]), 0.02, 0.98)
-        return self.theta
+        k, K, m = self.num_components, self.num_states, data.shape[0]
+        pair = data[:, :-1] * K + data[:, 1:]
+        counts = jax.vmap(lambda p: jnp.zeros(K * K, dtype).at[p].add(1.0))(pair).reshape(m, K, K)
+        pooled = counts.sum(0)
+        top = jnp.argmax(pooled.ravel())
+        row, col = top // K, top % K
+        rate = (counts[:, row, col] + 1) / (counts[:, row].sum(-1) + K)
+        group = jnp.argsort(jnp.argsort(-rate)) * k // m  # rank → group 0..k−1, high rate first
+        grouped = jax.vmap(lambda g: jnp.sum(jnp.where((group == g)[:, None, None], counts, 0.0), 0))(
+            jnp.arange(k)
+        )
+        P0 = (grouped + 1) / (grouped + 1).sum(-1, keepdims=True)
+        return P0[:, :, :-1].ravel()
