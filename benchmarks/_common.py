@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import subprocess
@@ -53,3 +54,10 @@ def write_result(name: str, record: dict, out_dir=None) -> Path:
     path = out_dir / f"{name}.json"
     path.write_text(json.dumps({"benchmark": name, **environment(), **record}, indent=2) + "\n")
     return path
+
+
+def run_cli(main) -> None:
+    """`python -m benchmarks.bench_x [--quick]`."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="small shapes, for a smoke run")
+    main(**vars(parser.parse_args()))

@@ -4,7 +4,6 @@ trajax autodiff against numerical differentiation of the same log-likelihood in 
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import jax
@@ -16,7 +15,7 @@ import jax.numpy as jnp  # noqa: E402
 
 import trajax as tj  # noqa: E402
 
-from ._common import best_of, write_result  # noqa: E402
+from ._common import best_of, run_cli, write_result  # noqa: E402
 
 NU = 5.0
 
@@ -83,6 +82,4 @@ def main(quick: bool = False, out=None):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
-    main(**vars(parser.parse_args()))
+    run_cli(main)

@@ -9,7 +9,6 @@ reported for both, so equal accuracy can be checked; trajax's time includes comp
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import jax
@@ -22,7 +21,7 @@ import jax.numpy as jnp  # noqa: E402
 
 import trajax as tj  # noqa: E402
 
-from ._common import write_result  # noqa: E402
+from ._common import run_cli, write_result  # noqa: E402
 
 NU, TOL = 5.0, 1e-8
 A3 = np.array([[0.6, 0.1, 0.0], [0.0, 0.5, 0.2], [0.1, 0.0, 0.4]])
@@ -113,6 +112,4 @@ def main(quick: bool = False, out=None):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
-    main(**vars(parser.parse_args()))
+    run_cli(main)

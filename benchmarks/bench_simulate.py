@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import jax
@@ -12,7 +11,7 @@ import numpy as np
 
 import trajax as tj
 
-from ._common import best_of, write_result
+from ._common import best_of, run_cli, write_result
 
 
 def main(quick: bool = False, out=None):
@@ -57,6 +56,4 @@ def main(quick: bool = False, out=None):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
-    main(**vars(parser.parse_args()))
+    run_cli(main)

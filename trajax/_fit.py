@@ -108,15 +108,19 @@ def _fit(model, data, theta0, method: str, max_steps: int, tol: float):
             u, steps, value, grad_inf = _lbfgs(objective, u0, max_steps, tol)
         theta = model.canonical_theta(model.from_unconstrained(u))
         mean_ll, opt_ok = -value, grad_inf <= tol
-    ll = mean_ll * (m * (T - 1))
-    finite = jnp.all(jnp.isfinite(theta)) & jnp.isfinite(ll)
+    return make_result(model, theta, mean_ll * (m * (T - 1)), grad_inf, steps, opt_ok)
+
+
+def make_result(model, theta, log_likelihood, grad_inf, steps, optimiser_ok) -> FitResult:
+    """A FitResult; `converged` also requires θ̂ and the log-likelihood to be finite."""
+    finite = jnp.all(jnp.isfinite(theta)) & jnp.isfinite(log_likelihood)
     return FitResult(
         model=model.with_theta(theta),
         theta=theta,
-        log_likelihood=ll,
+        log_likelihood=log_likelihood,
         grad_norm=grad_inf,
         num_steps=steps,
-        converged=opt_ok & finite,
+        converged=optimiser_ok & finite,
     )
 
 

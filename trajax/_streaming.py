@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray
 
 from ._checks import check_int
-from ._fit import FitResult, _default_tol, _newton
+from ._fit import FitResult, _default_tol, _newton, make_result
 from ._keys import check_key
 from ._model import AbstractModel
 from ._simulate import trajectory_key
@@ -70,15 +70,7 @@ def _fit_streaming(model, key, num_chunks: int, chunk_size: int, num_steps: int,
         u, steps, value, grad_inf = _newton(terms, model.to_unconstrained(theta0), max_steps, tol)
         theta = model.canonical_theta(model.from_unconstrained(u))
         ll, opt_ok = -value * n, grad_inf <= tol
-    finite = jnp.all(jnp.isfinite(theta)) & jnp.isfinite(ll)
-    return FitResult(
-        model=model.with_theta(theta),
-        theta=theta,
-        log_likelihood=ll,
-        grad_norm=grad_inf,
-        num_steps=steps,
-        converged=opt_ok & finite,
-    )
+    return make_result(model, theta, ll, grad_inf, steps, opt_ok)
 
 
 def fit_streaming(
