@@ -32,7 +32,11 @@ def trajax_standard_errors(data):
 
 
 def main(quick: bool = False, out=None):
-    from statsmodels.tsa.api import VAR
+    try:
+        from statsmodels.tsa.api import VAR
+    except ImportError:
+        print("stderr: skipped, statsmodels is not installed (pip install -e '.[bench]' or make bench)")
+        return None
 
     d, T = 3, (20_000 if quick else 100_000)
     A = np.array([[0.6, 0.1, 0.0], [0.0, 0.5, 0.2], [0.1, 0.0, 0.4]])

@@ -1,0 +1,22 @@
+"""`trajax bench --quick` runs every benchmark end to end and writes well-formed JSON."""
+
+import json
+import subprocess
+import sys
+
+
+def test_quick_benchmark_suite_writes_results(tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "trajax", "bench", "--quick", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    names = {p.stem for p in tmp_path.glob("*.json")}
+    assert {"simulate_quick", "fisher_quick", "streaming_quick", "main_job_quick"} <= names
+    for path in tmp_path.glob("*.json"):
+        record = json.loads(path.read_text())
+        for key in ("device", "backend", "dtype", "shapes", "commit", "trajax", "baseline"):
+            assert key in record, (path.name, key)
+        assert record["trajax"].get("run_s", record["trajax"].get("total_s", 0)) > 0
+    main_job = json.loads((tmp_path / "main_job_quick.json").read_text())
+    assert main_job["trajax"]["failed_fits"] == 0 and main_job["trajax"]["num_compilations"] == 4
