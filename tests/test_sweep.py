@@ -280,3 +280,12 @@ def test_two_process_sweep_equals_single_process(tmp_path):
     assert [p.returncode for p in procs] == [0, 0], results
     assert (out / "cells.csv").read_text() == (tmp_path / "single" / "cells.csv").read_text()
     assert json.loads((out / "summary.json").read_text())["device"]["num_processes"] == 2
+
+
+def test_explosive_model_cells_fail_cleanly_instead_of_raising(key):
+    # z' = 1.5 z overflows float64 by T = 2000: that cell's fits are counted as failed and its
+    # theory is NaN; the sweep goes on and the finite cell is unaffected
+    res = tj.sweep(tj.LinearSystem(A=[[1.5]]), m=[4], T=[20, 2000], replicates=4, key=key, progress=False)
+    finite, exploded = res.table
+    assert finite["failed"] == 0 and np.isfinite(finite["ratio"])
+    assert exploded["failed"] == 4 and np.isnan(exploded["mse"]) and np.isnan(exploded["theory"])

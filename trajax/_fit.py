@@ -163,11 +163,23 @@ def fit(
         >>> tj.fit(true, data).theta.shape
         (2,)
     """
+    _check_options(method, max_steps)
+    data = check_data(model, data)
+    return fit_unchecked(model, data, method=method, init=init, max_steps=max_steps, tol=tol)
+
+
+def _check_options(method, max_steps) -> None:
     if method not in METHODS:
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
         raise ValueError(f"max_steps: expected a positive integer, got {max_steps!r}")
-    data = check_data(model, data)
+
+
+def fit_unchecked(model, data, *, method="auto", init=None, max_steps=100, tol=None) -> FitResult:
+    """`fit` without the NaN/inf guard on `data`, for data the engine simulated itself (sweeps):
+    non-finite data (an explosive model, say) then give a fit with `converged=False`, counted
+    as failed, instead of an error that would stop the whole sweep."""
+    _check_options(method, max_steps)
     has_closed_form = jax.eval_shape(model.closed_form_mle, data) is not None
     if method == "recursive" and not hasattr(model, "recursive_estimate"):
         raise ValueError(f"method: 'recursive' is not available for {type(model).__name__}")

@@ -30,6 +30,7 @@ def summarize_cell(m, T, sq_err, fisher_stat, converged, theory, p) -> dict:
     nan = float("nan")
     mse = float(sq_err[ok].mean()) if n else nan
     mse_se = float(sq_err[ok].std(ddof=1) / math.sqrt(n)) if n > 1 else nan
+    theory = float(theory) if math.isfinite(theory) and theory > 0 else nan  # e.g. overflowed I_T
     fe = float(fisher_stat[ok].mean()) if n else nan
     fe_se = float(fisher_stat[ok].std(ddof=1) / math.sqrt(n)) if n > 1 else nan
     return {
@@ -40,10 +41,10 @@ def summarize_cell(m, T, sq_err, fisher_stat, converged, theory, p) -> dict:
         "failed": int(sq_err.shape[0] - n),
         "mse": mse,
         "mse_se": mse_se,
-        "theory": float(theory),
-        "ratio": mse / theory,
-        "ratio_lo": (mse - Z95 * mse_se) / theory,
-        "ratio_hi": (mse + Z95 * mse_se) / theory,
+        "theory": theory,
+        "ratio": float(np.divide(mse, theory)),
+        "ratio_lo": float(np.divide(mse - Z95 * mse_se, theory)),
+        "ratio_hi": float(np.divide(mse + Z95 * mse_se, theory)),
         "fisher_error": fe,
         "fisher_error_se": fe_se,
         "p": int(p),

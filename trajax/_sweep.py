@@ -33,7 +33,7 @@ from jax.sharding import SingleDeviceSharding
 
 from ._checks import check_int
 from ._fisher import fisher_information
-from ._fit import fit
+from ._fit import fit_unchecked
 from ._keys import check_key
 from ._model import AbstractModel
 from ._simulate import simulate
@@ -130,7 +130,7 @@ def _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, 
     def one(r):
         key = _replicate_key(data_key, r, m, T, design)
         if chunk is None:
-            result = fit(model, simulate(model, key, m, T), **fit_options)
+            result = fit_unchecked(model, simulate(model, key, m, T), **fit_options)
         else:
             options = {k: v for k, v in fit_options.items() if k in ("max_steps", "tol")}
             result = fit_streaming(model, key, m, T, chunk_size=chunk, **options)
