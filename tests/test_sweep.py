@@ -289,3 +289,30 @@ def test_explosive_model_cells_fail_cleanly_instead_of_raising(key):
     finite, exploded = res.table
     assert finite["failed"] == 0 and np.isfinite(finite["ratio"])
     assert exploded["failed"] == 4 and np.isnan(exploded["mse"]) and np.isnan(exploded["theory"])
+
+
+def test_compilations_do_not_grow_with_replicates(key):
+    # XLA backend compilations counted through jax.monitoring: the same grid compiles the same
+    # number of programs whatever the number of replicates (one per cell shape, plus the
+    # shape-independent helpers), so more replicates cost run time only
+    events = []
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            events.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        lds = tj.LinearSystem(A=[[0.5, 0.1], [0.0, 0.4]], noise=tj.noise.StudentT(5.0))
+        counts = []
+        for R in (8, 16, 40):  # the first run also compiles eager helpers once per process
+            events.clear()
+            res = tj.sweep(lds, m=[5, 11], T=[7, 13], replicates=R, key=key, batch_size=4, progress=False)
+            counts.append(len(events))
+            assert all(r["failed"] == 0 for r in res.table)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    print("compilations per sweep:", counts)
+    # measured [31, 7, 7]: 7 = 4 cell programs (~1.9 s each) + the exact-Fisher scan for each of
+    # the 2 values of T (~0.05 s) + 1 iota for the replicate indices (~0.03 s)
+    assert counts[1] == counts[2] and counts[1] >= 4
