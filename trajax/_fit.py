@@ -39,9 +39,7 @@ def _default_tol(dtype) -> float:
 
 
 def _mean_log_likelihood(model, theta, data):
-    m, T = jax.tree.leaves(data)[0].shape[:2]
-    ll = jax.vmap(model.with_theta(theta).trajectory_log_likelihood)(data)
-    return jnp.sum(ll) / (m * (T - 1))
+    return model.with_theta(theta).mean_log_likelihood(data)
 
 
 def _newton(value_grad_hess, u0, max_steps: int, tol: float):

@@ -113,6 +113,11 @@ class AbstractModel(eqx.Module):
         terms = jax.vmap(self.transition_log_prob)(_prefix(z, None, -1), _prefix(z, 1, None), t)
         return jnp.sum(terms)
 
+    def mean_log_likelihood(self, data: PyTree) -> Float[Array, ""]:
+        """Σ_i log p_θ(z_i) / (m(T − 1)): the log-likelihood per transition of data (m, T, …)."""
+        m, T = jax.tree.leaves(data)[0].shape[:2]
+        return jnp.sum(jax.vmap(self.trajectory_log_likelihood)(data)) / (m * (T - 1))
+
     def validate_data(self, data: PyTree) -> None:
         """Static checks of data with leading axes (m, T); raise ValueError naming `data`."""
 
@@ -131,9 +136,7 @@ class AbstractModel(eqx.Module):
         models with structure override it with a fused closed form."""
 
         def f(v):
-            model = self.with_theta(self.from_unconstrained(v))
-            m, T = jax.tree.leaves(data)[0].shape[:2]
-            return -jnp.sum(jax.vmap(model.trajectory_log_likelihood)(data)) / (m * (T - 1))
+            return -self.with_theta(self.from_unconstrained(v)).mean_log_likelihood(data)
 
         value, grad = jax.value_and_grad(f)(u)
         return value, grad, jax.hessian(f)(u)

@@ -20,13 +20,7 @@ from ._keys import check_key
 from ._model import AbstractModel
 from ._simulate import trajectory_key
 
-__all__ = ["fit_streaming", "has_sufficient_statistics"]
-
-
-def has_sufficient_statistics(model: AbstractModel, num_steps: int) -> bool:
-    """Whether `model` offers additive sufficient statistics for a one-pass fit."""
-    probe = jax.eval_shape(lambda k: model.sample_trajectory(k, num_steps)[None], jax.random.key(0))
-    return jax.eval_shape(model.sufficient_statistics, probe) is not None
+__all__ = ["fit_streaming"]
 
 
 def _chunk(model, key, c, chunk_size: int, num_steps: int):

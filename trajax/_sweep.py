@@ -274,8 +274,6 @@ def sweep(
         mask = broadcast_one_to_all(np.array([c in done for c in cells], dtype=np.int32))
         if not lead:
             done = {c: None for c, skip in zip(cells, np.asarray(mask), strict=True) if skip}
-        elif out is not None and any(v is None for v in done.values()):
-            raise RuntimeError("inconsistent resume state across processes")
     table, timings = [], []
     infos: dict[int, jax.Array] = {}
     todo = [c for c in cells if c not in done]
