@@ -11,6 +11,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .._checks import as_float_array, check_positive, is_concrete
+from .. import _random
 from .._model import AbstractModel
 from ._linear import _check_vectors, matvec
 
@@ -48,8 +49,8 @@ class SinusoidalGLM(AbstractModel):
 
     def sample_trajectory(self, key, num_steps):
         dtype = self.A.dtype
-        z1 = self.sigma * jax.random.normal(jax.random.fold_in(key, 0), (self.dim,), dtype)
-        noise = self.sigma * jax.random.normal(jax.random.fold_in(key, 1), (num_steps - 1, self.dim), dtype)
+        z1 = self.sigma * _random.normal(jax.random.fold_in(key, 0), (self.dim,), dtype)
+        noise = self.sigma * _random.normal(jax.random.fold_in(key, 1), (num_steps - 1, self.dim), dtype)
 
         def step(z, w):
             z_next = jnp.sin(matvec(self.A, z)) + w

@@ -11,6 +11,7 @@ from jax.scipy.special import logsumexp
 from jaxtyping import Array, Float, Int
 
 from .._checks import as_float_array, check_open_interval, check_positive, is_concrete
+from .. import _random
 from .._model import AbstractModel
 from ._linear import matvec
 
@@ -54,11 +55,11 @@ class MixedLinearRegression(AbstractModel):
     # -- sampling and likelihood ---------------------------------------------------------
     def sample_trajectory(self, key, num_steps):
         dtype, d = self.beta.dtype, self.dim
-        phi1 = jax.random.normal(jax.random.fold_in(key, 0), (d,), dtype)
-        e = jax.random.normal(jax.random.fold_in(key, 1), (num_steps - 1, d), dtype)
+        phi1 = _random.normal(jax.random.fold_in(key, 0), (d,), dtype)
+        e = _random.normal(jax.random.fold_in(key, 1), (num_steps - 1, d), dtype)
         plus = jax.random.bernoulli(jax.random.fold_in(key, 2), self.p, (num_steps - 1,))
         s = jnp.where(plus, 1, -1).astype(jnp.int32)
-        w = self.sigma * jax.random.normal(jax.random.fold_in(key, 3), (num_steps - 1,), dtype)
+        w = self.sigma * _random.normal(jax.random.fold_in(key, 3), (num_steps - 1,), dtype)
         n = jnp.arange(1, num_steps, dtype=dtype)
 
         def step(phi, inputs):
