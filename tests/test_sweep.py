@@ -83,8 +83,11 @@ def _cli(*args, env=None, **kwargs):
 
 
 def test_resume_after_kill_reproduces_cells_csv(tmp_path):
+    # the independent design runs one program per cell (the nested design of this chain fits
+    # every cell from one simulation in about a second, too fast to kill in between)
     config = tmp_path / "chain.toml"
-    config.write_text(CHAIN_CONFIG.format(replicates=64))
+    CONFIG = CHAIN_CONFIG + 'design = "independent"\n'
+    config.write_text(CONFIG.format(replicates=64))
     reference = _cli("sweep", str(config), "--out", str(tmp_path / "ref"), "--quiet")
     assert reference.returncode == 0, reference.stderr
 
@@ -114,7 +117,7 @@ def test_resume_after_kill_reproduces_cells_csv(tmp_path):
     assert len(summary["cells"]) == 9 and summary["timings"]["num_compilations"] == 9
 
     # a different config into the same directory is refused unless --force
-    config.write_text(CHAIN_CONFIG.format(replicates=32))
+    config.write_text(CONFIG.format(replicates=32))
     other = _cli("sweep", str(config), "--out", str(out), "--resume")
     assert other.returncode == 2 and "different sweep config" in other.stderr
     forced = _cli("sweep", str(config), "--out", str(out), "--force", "--quiet")
@@ -291,28 +294,37 @@ def test_explosive_model_cells_fail_cleanly_instead_of_raising(key):
     assert exploded["failed"] == 4 and np.isnan(exploded["mse"]) and np.isnan(exploded["theory"])
 
 
-def test_compilations_do_not_grow_with_replicates(key):
-    # XLA backend compilations counted through jax.monitoring: the same grid compiles the same
-    # number of programs whatever the number of replicates (one per cell shape, plus the
-    # shape-independent helpers), so more replicates cost run time only
+def test_compilations_do_not_grow_with_replicates_or_cells(key):
+    # XLA backend compilations of the sweep's own programs, counted through jax.monitoring (eager
+    # helpers such as the exact-Fisher scans are cached by JAX and left out). A nested sweep of a
+    # Markov model compiles one simulation program plus one fit program per remainder class of
+    # (T − 1) mod the time window (trajax/_windows.py): the count must not depend on R or on how
+    # many cells share a class, so more replicates or cells cost run time only
     events = []
 
     def listener(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            events.append(event)
+        if (
+            event == "/jax/core/compile/backend_compile_duration"
+            and kwargs.get("fun_name") == "jit(<lambda>)"
+        ):
+            events.append(duration)
 
     jax.monitoring.register_event_duration_secs_listener(listener)
+    lds = tj.LinearSystem(A=[[0.5, 0.1], [0.0, 0.4]], noise=tj.noise.StudentT(5.0))
+    counts = {}
     try:
-        lds = tj.LinearSystem(A=[[0.5, 0.1], [0.0, 0.4]], noise=tj.noise.StudentT(5.0))
-        counts = []
-        for R in (8, 16, 40):  # the first run also compiles eager helpers once per process
+        for label, m, T, R in [
+            ("2x2, R=16", [5, 11], [7, 13], 16),  # window 8: remainders 6 and 4
+            ("2x2, R=40", [5, 11], [7, 13], 40),
+            ("3x3, R=16", [5, 10, 20], [7, 13, 20], 16),  # window 16: remainders 6, 12, 3
+            ("3x3, one class", [5, 10, 20], [17, 33, 65], 16),  # window 16: every remainder 0
+        ]:
             events.clear()
-            res = tj.sweep(lds, m=[5, 11], T=[7, 13], replicates=R, key=key, batch_size=4, progress=False)
-            counts.append(len(events))
+            res = tj.sweep(lds, m=m, T=T, replicates=R, key=key, batch_size=4, progress=False)
+            counts[label] = len(events)
             assert all(r["failed"] == 0 for r in res.table)
+            assert sum(t["compilations"] for t in res.timings) == len(events)
     finally:
         jax.monitoring.unregister_event_duration_listener(listener)
-    print("compilations per sweep:", counts)
-    # measured [31, 7, 7]: 7 = 4 cell programs (~1.9 s each) + the exact-Fisher scan for each of
-    # the 2 values of T (~0.05 s) + 1 iota for the replicate indices (~0.03 s)
-    assert counts[1] == counts[2] and counts[1] >= 4
+    print("sweep programs compiled:", counts)
+    assert counts == {"2x2, R=16": 3, "2x2, R=40": 3, "3x3, R=16": 4, "3x3, one class": 2}

@@ -36,6 +36,11 @@ class AbstractModel(eqx.Module):
     """Base class of trajax models. See the module docstring for what a subclass provides."""
 
     parameters: ClassVar[tuple[str, ...]] = ()
+    # True when the model is first-order Markov with the same transition law at every t, so the
+    # log-likelihood of any window of consecutive states (given its first) is the sum of its
+    # transition terms: sweeps then fit every cell from windows of one nested simulation
+    # (trajax/_windows.py) with one compiled program. Leave False if unsure (always correct).
+    homogeneous_markov: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ parameters θ
     @property
@@ -149,6 +154,16 @@ class AbstractModel(eqx.Module):
     def mle_from_statistics(self, stats: PyTree) -> Float[Array, " p"]:
         """The MLE from summed `sufficient_statistics`."""
         raise NotImplementedError(f"{type(self).__name__} has no sufficient statistics")
+
+    def initial_statistics(self, data: PyTree) -> PyTree | None:
+        """Statistics of data that add over trajectories and over windows of time and determine
+        `initial_theta` through `initial_theta_from_statistics` (e.g. least-squares Gram
+        matrices), or None. Lets windowed sweeps start Newton where `fit` does."""
+        return None
+
+    def initial_theta_from_statistics(self, stats: PyTree) -> Float[Array, " p"]:
+        """The starting point from summed `initial_statistics`."""
+        raise NotImplementedError(f"{type(self).__name__} has no initial statistics")
 
     def canonical_theta(self, theta: Float[Array, " p"]) -> Float[Array, " p"]:
         """Resolves non-identifiability (e.g. label switching) after a fit (default: none)."""

@@ -107,11 +107,13 @@ class StudentT(AbstractNoise):
         independent of W, so t = cos(2π U₂)·√(ν (W^(−2/ν) − 1)) from two uniforms, for any
         ν > 0. (Measured 3× faster than Z/√(χ²_ν/ν) from ν+1 normals or uniforms.)"""
         dtype = dtype or self.scale.dtype
-        u = _random.uniform(key, (2, *shape), dtype)
-        w = 1.0 - u[0]  # (0, 1]
+        # the pair of uniforms is the trailing axis, so element i of `shape` uses random bits
+        # 2i and 2i+1 whatever the leading sizes: the prefix property of `simulate`
+        u = _random.uniform(key, (*shape, 2), dtype)
+        w = 1.0 - u[..., 0]  # (0, 1]
         nu = self.df.astype(dtype)
         radius = jnp.sqrt(nu * jnp.expm1(-2.0 / nu * jnp.log(w)))
-        return self.scale.astype(dtype) * jnp.cos(2 * jnp.pi * u[1]) * radius
+        return self.scale.astype(dtype) * jnp.cos(2 * jnp.pi * u[..., 1]) * radius
 
     def variance(self):
         nu = self.df

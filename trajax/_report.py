@@ -17,7 +17,7 @@ import numpy as np
 
 __all__ = ["SweepWriter", "describe_model", "print_progress", "write_table_csv", "plot_rates"]
 
-TIMING_COLUMNS = ("m", "T", "compile_s", "run_s", "stream_chunk")
+TIMING_COLUMNS = ("m", "T", "compile_s", "run_s", "stream_chunk", "compilations")
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -139,6 +139,7 @@ class SweepWriter:
                 timings = {(t["m"], t["T"]): t for t in _read_csv(self.dir / "timings.csv")}
                 for t in timings.values():
                     t.setdefault("stream_chunk", 0)
+                    t.setdefault("compilations", 1)
             for row in _read_csv(cells_path):
                 cell = (row["m"], row["T"])
                 self.rows[cell] = (row, timings.get(cell, {"m": row["m"], "T": row["T"]}))
@@ -170,7 +171,7 @@ class SweepWriter:
             "timings": {
                 "compile_s": sum(t["compile_s"] for t in timings),
                 "run_s": sum(t["run_s"] for t in timings),
-                "num_compilations": len(timings),
+                "num_compilations": sum(int(t.get("compilations", 1)) for t in timings),
                 "cells": timings,
             },
             "device": device_summary(),

@@ -29,7 +29,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.experimental.multihost_utils import broadcast_one_to_all, process_allgather
-from jax.sharding import SingleDeviceSharding
 
 from ._checks import check_int
 from ._fisher import fisher_information
@@ -39,6 +38,7 @@ from ._model import AbstractModel
 from ._simulate import simulate
 from ._stats import fit_slope, summarize_cell
 from ._streaming import fit_streaming
+from ._windows import fit_prefix, plan_windows
 
 __all__ = ["sweep", "SweepResult", "DESIGNS"]
 
@@ -140,6 +140,25 @@ def _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, 
     return jax.jit(lambda indices: jax.lax.map(one, indices, batch_size=batch))
 
 
+def _replicate_shards(replicates, batch, devices):
+    """Per device, its contiguous share of replicate indices (a multiple of `batch`, padded)."""
+    num_devices = len(devices)
+    local = -(-replicates // (jax.process_count() * num_devices * batch)) * batch
+    first = jax.process_index() * num_devices  # global index of this process's first device
+    return [
+        jax.device_put(jnp.arange((first + i) * local, (first + i + 1) * local, dtype=jnp.uint32), device)
+        for i, device in enumerate(devices)
+    ]
+
+
+def _gather(outs, replicates):
+    """Per-device (sq, stat, ok) → three host arrays over all replicates, in global order."""
+    results = [np.concatenate([np.asarray(o[k]) for o in outs]) for k in range(3)]
+    if jax.process_count() > 1:  # every process gets every replicate, in global device order
+        results = [np.asarray(process_allgather(r)).reshape(-1) for r in results]
+    return [r[:replicates] for r in results]
+
+
 def run_cell(
     model, theta_star, info, data_key, m, T, replicates, design, fit_options, batch, devices, chunk=None
 ):
@@ -150,31 +169,83 @@ def run_cell(
     executable: an SPMD-partitioned program (`shard_map`) was measured to round differently
     from the single-device one, which would break bit-for-bit equality across device counts.
     """
-    num_devices, num_processes = len(devices), jax.process_count()
-    per_round = num_processes * num_devices * batch
-    local = -(-replicates // per_round) * batch  # replicates per device
-    first = jax.process_index() * num_devices  # global index of this process's first device
     program = _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, batch, chunk)
+    shards = _replicate_shards(replicates, batch, devices)
     start = time.perf_counter()
-    compiled = [
-        program.lower(
-            jax.ShapeDtypeStruct((local,), jnp.uint32, sharding=SingleDeviceSharding(device))
-        ).compile()
-        for device in devices
-    ]
+    compiled = [program.lower(shard).compile() for shard in shards]
     compile_s = time.perf_counter() - start
-    shards = [
-        jax.device_put(jnp.arange((first + i) * local, (first + i + 1) * local, dtype=jnp.uint32), device)
-        for i, device in enumerate(devices)
-    ]
     start = time.perf_counter()
     outs = jax.block_until_ready([run(shard) for run, shard in zip(compiled, shards, strict=True)])
-    results = [np.concatenate([np.asarray(o[k]) for o in outs]) for k in range(3)]
-    if num_processes > 1:  # every process gets every replicate, in global device order
-        results = [np.asarray(process_allgather(r)).reshape(-1) for r in results]
-    run_s = time.perf_counter() - start
-    sq, stat, ok = (r[:replicates] for r in results)
-    return sq, stat, ok, compile_s, run_s
+    sq, stat, ok = _gather(outs, replicates)
+    return sq, stat, ok, compile_s, time.perf_counter() - start
+
+
+class NestedCells:
+    """Every cell of a nested sweep from ONE simulation per replicate, fitted by windows.
+
+    Replicate r's data for cell (m, T) are the first m trajectories and T states of its run of
+    (max m, max T) (the prefix property of `simulate`), so this simulates that run once per
+    replicate, keeps it on the devices, and fits each cell with `fit_prefix`, whose (m, T) are
+    run-time values: one simulation program and one fit program per remainder class of T
+    (`WindowPlan.remainder`) serve the whole grid, instead of a program per cell. The estimator
+    and tolerance are those of `fit`; only the summation order differs (ulp-level changes).
+    Used by `sweep` when the model is `homogeneous_markov`, the design nested, and the data of
+    all replicates fit in `max_cell_bytes` per device.
+    """
+
+    def __init__(self, model, plan, theta_star, data_key, m_max, T_max, replicates, batch, devices):
+        self.model, self.plan, self.theta_star = model, plan, theta_star
+        self.data_key, self.m_max, self.T_max = data_key, m_max, T_max
+        self.replicates, self.batch, self.devices = replicates, batch, devices
+        self.data = None
+        self.fits: dict[int, list] = {}
+
+    def _simulate(self):
+        model, key, M, T = self.model, self.data_key, self.m_max, self.T_max
+        one = lambda r: simulate(model, jax.random.fold_in(key, r), M, T)
+        program = jax.jit(lambda indices: jax.lax.map(one, indices, batch_size=self.batch))
+        shards = _replicate_shards(self.replicates, self.batch, self.devices)
+        start = time.perf_counter()
+        compiled = [program.lower(shard).compile() for shard in shards]
+        compile_s = time.perf_counter() - start
+        start = time.perf_counter()
+        self.data = jax.block_until_ready([run(shard) for run, shard in zip(compiled, shards, strict=True)])
+        return compile_s, time.perf_counter() - start
+
+    def _fit_program(self, r: int):
+        model, plan, theta_star = self.model, self.plan, self.theta_star
+
+        def one(data, m, T, info):
+            theta, ok = fit_prefix(model, data, m, T, plan, r)
+            delta = theta - theta_star
+            return jnp.sum(delta**2), m.astype(delta.dtype) * delta @ info @ delta, ok
+
+        return jax.jit(
+            lambda data, m, T, info: jax.lax.map(lambda d: one(d, m, T, info), data, batch_size=self.batch)
+        )
+
+    def run(self, m: int, T: int, info):
+        """(sq_err, fisher_stat, converged, compile_s, run_s, compilations) of cell (m, T)."""
+        compile_s = run_s = 0.0
+        compilations = 0
+        if self.data is None:
+            compile_s, run_s = self._simulate()
+            compilations += 1
+        r = self.plan.remainder(T)
+        args = [
+            (data, *jax.device_put((jnp.int32(m), jnp.int32(T), info), device))
+            for data, device in zip(self.data, self.devices, strict=True)
+        ]
+        if r not in self.fits:
+            program = self._fit_program(r)
+            start = time.perf_counter()
+            self.fits[r] = [program.lower(*a).compile() for a in args]
+            compile_s += time.perf_counter() - start
+            compilations += 1
+        start = time.perf_counter()
+        outs = jax.block_until_ready([run(*a) for run, a in zip(self.fits[r], args, strict=True)])
+        sq, stat, ok = _gather(outs, self.replicates)
+        return sq, stat, ok, compile_s, run_s + time.perf_counter() - start, compilations
 
 
 def _check_grid(values, name) -> list[int]:
@@ -276,6 +347,9 @@ def sweep(
             done = {c: None for c, skip in zip(cells, np.asarray(mask), strict=True) if skip}
     table, timings = [], []
     infos: dict[int, jax.Array] = {}
+    nested = _nested_cells(
+        model, m_values, T_values, R, design, fit_options, batch, devices, data_key, max_cell_bytes
+    )
     todo = [c for c in cells if c not in done]
     work_left = sum(mi * Ti for mi, Ti in todo)
     compile_total, run_total, work_run, cells_run = 0.0, 0.0, 0, 0
@@ -291,12 +365,20 @@ def sweep(
                 )
             info = infos[Ti]
             theory = float(jnp.trace(jnp.linalg.inv(info))) / mi
-            chunk = stream_chunk(model, mi, Ti, batch, max_cell_bytes)
-            sq, stat, ok, compile_s, run_s = run_cell(
-                model, theta_star, info, data_key, mi, Ti, R, design, fit_options, batch, devices, chunk
-            )
+            chunk = None
+            if nested is not None:
+                sq, stat, ok, compile_s, run_s, programs = nested.run(mi, Ti, info)
+            else:
+                chunk = stream_chunk(model, mi, Ti, batch, max_cell_bytes)
+                sq, stat, ok, compile_s, run_s = run_cell(
+                    model, theta_star, info, data_key, mi, Ti, R, design, fit_options, batch, devices, chunk
+                )
+                programs = 1
             row = summarize_cell(mi, Ti, sq, stat, ok, theory, theta_star.shape[0])
-            timing = {"m": mi, "T": Ti, "compile_s": compile_s, "run_s": run_s, "stream_chunk": chunk or 0}
+            timing = {
+                "m": mi, "T": Ti, "compile_s": compile_s, "run_s": run_s, "stream_chunk": chunk or 0,
+                "compilations": programs,
+            }  # fmt: skip
             compile_total, run_total = compile_total + compile_s, run_total + run_s
             work_run, cells_run, work_left = work_run + mi * Ti, cells_run + 1, work_left - mi * Ti
             if writer:
@@ -317,6 +399,21 @@ def sweep(
     if writer:
         writer.finish(result)
     return result
+
+
+def _nested_cells(model, m_values, T_values, R, design, fit_options, batch, devices, data_key, max_bytes):
+    """A `NestedCells` runner when the grid can be fitted by windows of one nested simulation
+    held in memory (at most `max_bytes` per device), else None (one program per cell)."""
+    if design != "nested":
+        return None
+    plan = plan_windows(model, m_values, T_values, fit_options)
+    if plan is None:
+        return None
+    m_max, T_max = max(m_values), max(T_values)
+    local = -(-R // (jax.process_count() * len(devices) * batch)) * batch
+    if local * m_max * _state_bytes(model, T_max) > max_bytes:
+        return None
+    return NestedCells(model, plan, model.theta, data_key, m_max, T_max, R, batch, devices)
 
 
 def device_summary() -> dict:

@@ -42,6 +42,7 @@ class TwoStateChain(AbstractModel):
     """
 
     stay: Float[Array, ""]
+    homogeneous_markov = True
 
     def __init__(self, theta=0.7):
         stay = as_float_array(theta, "theta")
@@ -112,6 +113,7 @@ class MarkovChain(AbstractModel):
     P: Float[Array, "K K"]
     initial: Float[Array, " K"]
     num_states: int = eqx.field(static=True)
+    homogeneous_markov = True
 
     def __init__(self, P, initial=None):
         P = as_float_array(P, "P", ndim=2)

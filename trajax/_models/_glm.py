@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._checks import as_float_array, check_positive, is_concrete
 from .. import _random
+from .._checks import as_float_array, check_positive, is_concrete
 from .._model import AbstractModel
 from ._linear import _check_vectors, matvec
 

@@ -78,6 +78,7 @@ class LinearSystem(AbstractModel):
     x0: Float[Array, " d"]
     dim: int = eqx.field(static=True)
     parameters = ("A",)
+    homogeneous_markov = True
 
     def __init__(self, A, noise=None, x0=None):
         A = as_float_array(A, "A", ndim=2)
@@ -175,6 +176,13 @@ class LinearSystem(AbstractModel):
 
     def initial_theta(self, data):
         return self._ols(data)
+
+    def initial_statistics(self, data):
+        """The least-squares Gram matrices: OLS, the Newton start, from summed windows."""
+        return self._gram(data)
+
+    def initial_theta_from_statistics(self, stats):
+        return self._ols_from_gram(stats)
 
 
 class DependentRegression(AbstractModel):

@@ -10,8 +10,8 @@ import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 from jaxtyping import Array, Float, Int
 
-from .._checks import as_float_array, check_open_interval, check_positive, is_concrete
 from .. import _random
+from .._checks import as_float_array, check_open_interval, check_positive, is_concrete
 from .._model import AbstractModel
 from ._linear import matvec
 

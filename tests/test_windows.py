@@ -1,0 +1,70 @@
+"""Windowed fits (trajax/_windows.py): the MLE of a prefix (m, T) of a larger array, with m and T
+run-time values, equals `fit` on the materialised prefix; a nested sweep fitted by windows
+equals the one-program-per-cell sweep."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import trajax as tj
+from trajax._windows import fit_prefix, plan_windows, sum_over_windows
+
+LDS = tj.LinearSystem(A=[[0.5, 0.2], [-0.1, 0.4]], noise=tj.noise.StudentT(5.0))
+CASES = [
+    ("student-t LDS (Newton)", LDS),
+    ("gaussian LDS (statistics)", tj.LinearSystem(A=[[0.5, 0.2], [-0.1, 0.4]])),
+    ("two-state chain", tj.TwoStateChain(theta=0.7)),
+    ("3-state chain", tj.MarkovChain(P=[[0.8, 0.1, 0.1], [0.2, 0.5, 0.3], [0.3, 0.3, 0.4]])),
+]
+
+
+@pytest.mark.parametrize("name,model", CASES, ids=[c[0] for c in CASES])
+def test_fit_prefix_equals_fit_on_the_prefix(name, model, key):
+    m_values, T_values = [6, 12, 18], [5, 23, 40]  # T − 1 = 4, 22, 39: windows and remainders
+    plan = plan_windows(model, m_values, T_values, {})
+    assert plan is not None and 12 % plan.bm == 0
+    data = tj.simulate(model, key, max(m_values), max(T_values))
+    for m in m_values:
+        for T in T_values:
+            program = jax.jit(lambda d, mm, TT, T=T: fit_prefix(model, d, mm, TT, plan, plan.remainder(T)))
+            theta, ok = program(data, jnp.int32(m), jnp.int32(T))
+            reference = tj.fit(model, data[:m, :T])
+            assert bool(ok) == bool(reference.converged)
+            np.testing.assert_allclose(theta, reference.theta, rtol=0, atol=1e-9, err_msg=f"m={m}, T={T}")
+
+
+def test_windows_partition_every_transition_exactly_once(key):
+    # Σ over windows of the number of transitions and of a transition-indexed checksum
+    data = jnp.arange(8 * 30, dtype=jnp.float64).reshape(8, 30)
+    for m, T, bm, bt in [(8, 30, 4, 8), (4, 9, 2, 8), (8, 2, 8, 1), (6, 17, 3, 16)]:
+        r = (T - 1) % bt
+
+        def fn(w, count):
+            return jnp.asarray(count, jnp.float64), jnp.sum(w[:, :-1] * 1000.0 + w[:, 1:])
+
+        n, checksum = sum_over_windows(fn, data, jnp.int32(m), jnp.int32(T), bm, bt, r)
+        assert float(n) == m * (T - 1)
+        expected = float(jnp.sum(data[:m, : T - 1] * 1000.0 + data[:m, 1:T]))
+        assert float(checksum) == expected
+
+
+def test_undeclared_models_and_other_fit_options_use_the_per_cell_path():
+    glm = tj.SinusoidalGLM(A=[[0.5, 0.1], [0.0, 0.4]])
+    assert not glm.homogeneous_markov and plan_windows(glm, [4], [8], {}) is None
+    assert plan_windows(LDS, [4], [8], {"method": "lbfgs"}) is None
+    assert plan_windows(LDS, [4], [8], {"init": jnp.zeros(4)}) is None
+    assert plan_windows(LDS, [4], [8], {"init": "model"}).method == "newton"
+
+
+def test_windowed_sweep_equals_per_cell_sweep(key):
+    # max_cell_bytes below the nested data of all replicates (but above one cell's batch) forces
+    # one program per cell; both must give the same estimates up to summation order
+    kwargs = dict(m=[4, 8], T=[9, 20], replicates=8, key=key, batch_size=4, progress=False)
+    windowed = tj.sweep(LDS, **kwargs)
+    per_cell = tj.sweep(LDS, max_cell_bytes=4 * 8 * 20 * 2 * 8, **kwargs)
+    assert sum(t["compilations"] for t in windowed.timings) == 3  # simulation + 2 remainder classes
+    assert sum(t["compilations"] for t in per_cell.timings) == 4
+    for a, b in zip(windowed.table, per_cell.table, strict=True):
+        assert (a["m"], a["T"], a["failed"]) == (b["m"], b["T"], b["failed"])
+        assert a["mse"] == pytest.approx(b["mse"], rel=1e-8)
