@@ -60,4 +60,7 @@ def run_cli(main) -> None:
     """`python -m benchmarks.bench_x [--quick]`."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small shapes, for a smoke run")
+    from trajax._cli import _use_cpu_cores
+
+    _use_cpu_cores(None)  # one CPU device per core, as `trajax sweep` and `trajax bench` use
     main(**vars(parser.parse_args()))

@@ -91,7 +91,8 @@ def main(quick: bool = False, out=None):
             "total_s": trajax_s,
             "compile_s": compile_s,
             "run_s": run_s,
-            "num_compilations": len(result.timings),
+            "num_compilations": sum(t["compilations"] for t in result.timings),
+            "devices": len(jax.local_devices()),
             "failed_fits": sum(r["failed"] for r in result.table),
             "ratio_to_theory": trajax_ratios,
         },  # fmt: skip

@@ -22,4 +22,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=None)
+    from trajax._cli import _use_cpu_cores
+
+    _use_cpu_cores(None)
     raise SystemExit(main(**vars(parser.parse_args())))

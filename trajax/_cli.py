@@ -44,6 +44,7 @@ def cmd_sweep(args) -> int:
     from ._config import ConfigError, load_config
     from ._sweep import sweep
 
+    _use_cpu_cores(args.cpu_devices)
     if args.num_processes > 1:
         _init_distributed(args)
     config = load_config(args.config)
@@ -81,6 +82,26 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def _use_cpu_cores(count) -> None:
+    """Exposes `count` CPU devices (default: one per core) so that a CPU sweep shards its
+    replicates over every core: XLA runs a sweep's many small kernels on one thread each, so two
+    host devices on 2 cores measured 1.8x faster fits. Results do not depend on the device count.
+    Has no effect once JAX has run a computation in this process, nor on GPU devices."""
+    import os
+
+    import jax
+
+    count = (os.cpu_count() or 1) if count is None else count
+    if count < 1:
+        raise ValueError(f"--cpu-devices: expected a positive number of devices, got {count}")
+    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+        return  # the user's explicit XLA setting wins
+    try:
+        jax.config.update("jax_num_cpu_devices", count)
+    except RuntimeError:  # backends already initialised (trajax called in-process)
+        pass
+
+
 def _init_distributed(args) -> None:
     """Joins a multi-process run (`jax.distributed`); CPU processes talk through gloo."""
     import jax
@@ -113,6 +134,7 @@ def cmd_models(args) -> int:
 def cmd_bench(args) -> int:
     from ._bench import run_benchmarks
 
+    _use_cpu_cores(None)  # as `trajax sweep` does by default
     return run_benchmarks(quick=args.quick, out=args.out)
 
 
@@ -132,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--num-processes", type=int, default=1, help="processes in the run (jax.distributed)"
     )
     p_sweep.add_argument("--process-id", type=int, help="this process's index, 0..num-processes-1")
+    p_sweep.add_argument(
+        "--cpu-devices", type=int, default=None, help="CPU devices to shard over (default: one per core)"
+    )
     p_sweep.set_defaults(func=cmd_sweep)
     p_models = sub.add_parser("models", help="list built-in models and noise families")
     p_models.set_defaults(func=cmd_models)
