@@ -43,31 +43,36 @@ def _mean_log_likelihood(model, theta, data):
 
 
 def _newton(value_grad_hess, u0, max_steps: int, tol: float):
-    """Levenberg–Marquardt-damped Newton on the exact Hessian. Returns (u, steps, f(u), grad_inf)."""
+    """Levenberg–Marquardt-damped Newton on the exact Hessian. Returns (u, steps, f(u), grad_inf).
+
+    The terms at u0 are evaluated by the loop's first pass (which takes no step), so the
+    program holds one copy of `value_grad_hess`: half the code to compile."""
     eye = jnp.eye(u0.shape[0], dtype=u0.dtype)
 
     def cond(state):
         _, _, g, _, lam, step = state
-        return (step < max_steps) & (jnp.max(jnp.abs(g)) > tol) & (lam < 1e10)
+        return (step == 0) | ((step <= max_steps) & (jnp.max(jnp.abs(g)) > tol) & (lam < 1e10))
 
     def body(state):
         u, f, g, H, lam, step = state
+        first = step == 0
         direction = -jnp.linalg.solve(H + lam * eye, g)
-        u_new = u + direction
+        u_new = jnp.where(first, u, u + direction)
         f_new, g_new, H_new = value_grad_hess(u_new)
         # near the optimum f is flat to rounding: a step that leaves f equal up to a few ulps but
         # shrinks the gradient is progress too (otherwise batched runs can stall at ‖g‖ ≈ tol)
         flat = f_new <= f + 16 * jnp.finfo(f.dtype).eps * jnp.abs(f)
         smaller = jnp.max(jnp.abs(g_new)) < jnp.max(jnp.abs(g))
         ok = jnp.isfinite(f_new) & jnp.all(jnp.isfinite(g_new)) & ((f_new <= f) | (flat & smaller))
+        ok = first | ok
         keep = lambda new, old: jnp.where(ok, new, old)
-        lam = jnp.where(ok, jnp.maximum(lam * 0.1, 1e-12), lam * 10.0)
+        lam = jnp.where(first, lam, jnp.where(ok, jnp.maximum(lam * 0.1, 1e-12), lam * 10.0))
         return (keep(u_new, u), keep(f_new, f), keep(g_new, g), keep(H_new, H), lam, step + 1)
 
-    f0, g0, H0 = value_grad_hess(u0)
-    lam0 = jnp.asarray(1e-6, u0.dtype)
-    u, f, g, _, _, steps = jax.lax.while_loop(cond, body, (u0, f0, g0, H0, lam0, jnp.asarray(0)))
-    return u, steps, f, jnp.max(jnp.abs(g))
+    inf = jnp.asarray(jnp.inf, u0.dtype)
+    state = (u0, inf, jnp.zeros_like(u0), eye, jnp.asarray(1e-6, u0.dtype), jnp.asarray(0))
+    u, f, g, _, _, steps = jax.lax.while_loop(cond, body, state)
+    return u, steps - 1, f, jnp.max(jnp.abs(g))
 
 
 def _lbfgs(objective, u0, max_steps: int, tol: float, memory_size: int = 10):
