@@ -15,6 +15,8 @@ from .._noise import AbstractNoise, Gaussian
 
 __all__ = ["LinearSystem", "DependentRegression"]
 
+_SMALL_WINDOW = 8192  # transitions: up to this, objective_terms puts coordinates first
+
 
 def _check_noise(noise) -> AbstractNoise:
     if not isinstance(noise, AbstractNoise):
@@ -134,37 +136,45 @@ class LinearSystem(AbstractModel):
         """Fused Newton terms of f(A) = mean Σ_j φ(z_{t+1} − A z_t)_j per transition: rows of A
         decouple, so ∇f_j = −Σ_t φ'(r_tj) z_t / n and ∇²f is block diagonal with blocks
         Σ_t φ''(r_tj) z_t z_tᵀ / n (one pass over the data instead of a dense autodiff Hessian).
-        Coordinates come first ((d, n) arrays: the reductions run along contiguous memory) and
-        gradient and Hessian blocks are one (d + d², n) @ (n, d) product: measured 2.2× faster
-        than transition-first arrays with an einsum."""
-        d = self.dim
-        X, Y = self._pairs(data)
-        n = X.shape[1]
-        A = u.reshape(d, d)
-        R = Y - jnp.sum(A[:, :, None] * X[None, :, :], axis=1)  # (d, n)
-        phi = lambda r: -self.noise.log_prob(r)
-        dphi = jax.vmap(jax.grad(phi))
-        d2phi = jax.vmap(jax.grad(jax.grad(phi)))
-        flat = R.ravel()
-        value = jnp.sum(phi(flat)) / n
-        psi = dphi(flat).reshape(d, n)
-        weight = d2phi(flat).reshape(d, n)
-        Z = jnp.concatenate([psi, (weight[:, None, :] * X[None, :, :]).reshape(d * d, n)])
-        M = Z @ X.T / n  # rows: Σ φ'_j z_i, then Σ φ''_j z_i z_k
-        blocks = M[d:].reshape(d, d, d)
-        return value, -M[:d].ravel(), jax.scipy.linalg.block_diag(*blocks)
 
-    def _pairs(self, data):
-        """(X, Y) = (z_t, z_{t+1}) over all transitions, coordinates first: shapes (d, n)."""
-        Z = jnp.moveaxis(data, -1, 0)  # (d, m, T)
-        return Z[:, :, :-1].reshape(self.dim, -1), Z[:, :, 1:].reshape(self.dim, -1)
+        Two layouts of the same sums, picked by size (both measured): the small windows of a
+        windowed sweep (`trajax/_windows.py`) put coordinates first, so the reductions run along
+        contiguous memory and gradient and Hessian blocks are one (d + d², n) @ (n, d) product
+        (2.2× faster there); whole data sets use einsums on the (m, T, d) layout, which avoid
+        transposing a large array (2× faster there)."""
+        d = self.dim
+        A = u.reshape(d, d)
+        m, T = data.shape[:2]
+        n = m * (T - 1)
+        phi = lambda r: -self.noise.log_prob(r)
+
+        def derivatives(R):
+            flat = R.ravel()
+            psi = jax.vmap(jax.grad(phi))(flat).reshape(R.shape)
+            weight = jax.vmap(jax.grad(jax.grad(phi)))(flat).reshape(R.shape)
+            return jnp.sum(phi(flat)) / n, psi, weight
+
+        if n <= _SMALL_WINDOW:
+            Z = jnp.moveaxis(data, -1, 0)  # (d, m, T)
+            X, Y = Z[:, :, :-1].reshape(d, n), Z[:, :, 1:].reshape(d, n)
+            value, psi, weight = derivatives(Y - jnp.sum(A[:, :, None] * X[None, :, :], axis=1))
+            M = jnp.concatenate([psi, (weight[:, None, :] * X[None, :, :]).reshape(d * d, n)]) @ X.T / n
+            grad, blocks = -M[:d].ravel(), M[d:].reshape(d, d, d)
+        else:
+            X, Y = data[:, :-1], data[:, 1:]
+            value, psi, weight = derivatives(Y - jnp.einsum("mti,ji->mtj", X, A))
+            grad = -jnp.einsum("mtj,mti->ji", psi, X).ravel() / n
+            blocks = jnp.einsum("mtji,mtk->jik", weight[..., None] * X[..., None, :], X) / n
+        return value, grad, jax.scipy.linalg.block_diag(*blocks)
 
     def _ols(self, data):
         return self._ols_from_gram(self._gram(data))
 
     def _gram(self, data):
-        X, Y = self._pairs(data)
-        return X @ X.T, X @ Y.T
+        # einsums on the (m, T, d) layout: measured faster than reshaping to (n, d) or (d, n),
+        # for small windows and large chunks alike
+        X, Y = data[:, :-1], data[:, 1:]
+        return jnp.einsum("mti,mtj->ij", X, X), jnp.einsum("mti,mtj->ij", X, Y)
 
     def _ols_from_gram(self, gram):
         XX, XY = gram
