@@ -124,18 +124,25 @@ def test_resume_after_kill_reproduces_cells_csv(tmp_path):
     assert forced.returncode == 0 and "32," in cells.read_text()
 
 
-def test_results_identical_with_one_and_two_devices(tmp_path):
-    config = tmp_path / "lds.toml"
-    config.write_text(
-        '[model]\nname = "linear_system"\nA = [[0.6, 0.1], [0.0, 0.5]]\n'
-        'noise = { family = "student_t", df = 5.0 }\n'
-        "[sweep]\nm = [8, 32]\nT = [16]\nreplicates = 20\nseed = 1\n[run]\nbatch_size = 4\n"
-    )
+DEVICE_CONFIGS = {
+    # nested windows: one simulation + fit program over the device mesh
+    "lds_windows": '[model]\nname = "linear_system"\nA = [[0.6, 0.1], [0.0, 0.5]]\n'
+    'noise = { family = "student_t", df = 5.0 }\n'
+    "[sweep]\nm = [8, 32]\nT = [16]\nreplicates = 20\nseed = 1\n[run]\nbatch_size = 4\n",
+    # one program per cell (a model without Markov windows)
+    "glm_per_cell": '[model]\nname = "sinusoidal_glm"\nA = [[0.5, 0.2], [-0.3, 0.4]]\n'
+    "[sweep]\nm = [8, 16]\nT = [12]\nreplicates = 10\nseed = 2\n[run]\nbatch_size = 4\n",
+}
+
+
+@pytest.mark.parametrize("name", DEVICE_CONFIGS)
+def test_results_identical_with_one_and_two_devices(name, tmp_path):
+    config = tmp_path / f"{name}.toml"
+    config.write_text(DEVICE_CONFIGS[name])
     outputs = {}
     for n in (1, 2):
         out = tmp_path / f"dev{n}"
-        flags = f"--xla_force_host_platform_device_count={n}"
-        run = _cli("sweep", str(config), "--out", str(out), "--quiet", env={"XLA_FLAGS": flags})
+        run = _cli("sweep", str(config), "--out", str(out), "--quiet", "--cpu-devices", str(n))
         assert run.returncode == 0, run.stderr
         summary = json.loads((out / "summary.json").read_text())
         assert summary["device"]["num_local_devices"] == n

@@ -1,10 +1,15 @@
 """sweep: the rate-verification runner over an (m, T) grid (SPEC §8).
 
 Each cell (m, T) runs R replicates: simulate m trajectories of T states, fit the MLE, record
-‖θ̂ − θ*‖², m·Δᵀ I_T Δ and whether the fit converged. One compiled program per cell shape
-(an AOT `lower().compile()`, timed apart from the run) vmaps a fixed-width batch of replicates;
-the replicate axis is split into one contiguous shard per local device, all devices running the
-same single-device executable concurrently (see `run_cell` for why not an SPMD program).
+‖θ̂ − θ*‖², m·Δᵀ I_T Δ and whether the fit converged. Programs are compiled ahead of time
+(`lower().compile()`, timed apart from the run) and vmap a fixed-width batch of replicates; the
+replicate axis is split into one contiguous shard per local device by `shard_map`, so each
+program compiles once for all devices. Two execution paths:
+
+- `NestedCells` (nested design, `homogeneous_markov` models, data that fit in memory): one
+  simulation of (max m, max T) per replicate, every cell fitted from windows of it with (m, T)
+  as run-time values: one simulation program + one fit program per remainder class of T.
+- `run_cell` (everything else): one program per cell that simulates and fits (or streams).
 
 Randomness: replicate r of the nested design uses `fold_in(data_key, r)` in every cell, so by
 the prefix property of `simulate` cell (m, T) sees exactly the first m trajectories and first
@@ -23,7 +28,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import jax
@@ -126,7 +130,7 @@ def stream_chunk(model, m, T, batch, max_bytes) -> int | None:
 
 
 def _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, batch, chunk=None):
-    """A jitted single-device function of replicate indices returning per-replicate
+    """A function of (one device's) replicate indices returning per-replicate
     (‖Δ‖², m·ΔᵀI_TΔ, converged); replicates are vmapped `batch` at a time. With `chunk`, each
     replicate's trajectories are streamed `chunk` at a time (`fit_streaming`)."""
 
@@ -143,34 +147,35 @@ def _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, 
     def sweep_cell(indices):
         return jax.lax.map(one, indices, batch_size=batch)
 
-    return jax.jit(sweep_cell)
+    return sweep_cell
 
 
-def _replicate_shards(replicates, batch, devices):
-    """Per device, its contiguous share of replicate indices (a multiple of `batch`, padded)."""
-    num_devices = len(devices)
-    local = -(-replicates // (jax.process_count() * num_devices * batch)) * batch
-    first = jax.process_index() * num_devices  # global index of this process's first device
-    return [
+def _replicate_indices(replicates, batch, mesh):
+    """Global replicate indices sharded over the mesh: each device a contiguous share, a
+    multiple of `batch` (padded); in a multi-process run each process's devices take the
+    process's share."""
+    devices = list(mesh.devices.flat)
+    local = -(-replicates // (jax.process_count() * len(devices) * batch)) * batch
+    first = jax.process_index() * len(devices)  # global index of this process's first device
+    shards = [
         jax.device_put(jnp.arange((first + i) * local, (first + i + 1) * local, dtype=jnp.uint32), device)
         for i, device in enumerate(devices)
     ]
+    sharding = NamedSharding(mesh, P("replicas"))
+    return jax.make_array_from_single_device_arrays((local * len(devices),), sharding, shards)
 
 
-def _compile(program, args_per_device) -> list:
-    """One AOT executable per device (same program, each device's arguments). Lowering is
-    sequential; the XLA compilations run in threads (measured 0.67 s instead of 0.99 s for two
-    devices on 2 cores)."""
-    lowered = [program.lower(*args) for args in args_per_device]
-    if len(lowered) == 1:
-        return [lowered[0].compile()]
-    with ThreadPoolExecutor(len(lowered)) as pool:
-        return list(pool.map(lambda low: low.compile(), lowered))
+def _over_replicas(local_fn, mesh, in_specs):
+    """`local_fn` (one device's share of replicates) as one program over the local devices'
+    mesh (`shard_map`): compiled once for all devices, and measured bit-identical to running
+    it on one device (tests/test_sweep.py checks 1 against 2 devices)."""
+    mapped = jax.shard_map(local_fn, mesh=mesh, in_specs=in_specs, out_specs=P("replicas"), check_vma=False)
+    return jax.jit(mapped)
 
 
 def _gather(outs, replicates):
-    """Per-device (sq, stat, ok) → three host arrays over all replicates, in global order."""
-    results = [np.concatenate([np.asarray(o[k]) for o in outs]) for k in range(3)]
+    """(sq, stat, ok) over this process's devices → host arrays over all replicates."""
+    results = [np.asarray(outs[k]) for k in range(3)]
     if jax.process_count() > 1:  # every process gets every replicate, in global device order
         results = [np.asarray(process_allgather(r)).reshape(-1) for r in results]
     return [r[:replicates] for r in results]
@@ -182,18 +187,16 @@ def run_cell(
     """Runs one cell; returns (sq_err, fisher_stat, converged, compile_s, run_s).
 
     The replicate axis is split into contiguous shards, one per device, each a multiple of
-    `batch` (padded; the padding is dropped). Every device runs the same single-device
-    executable: an SPMD-partitioned program (`shard_map`) was measured to round differently
-    from the single-device one, which would break bit-for-bit equality across device counts.
+    `batch` (padded; the padding is dropped), by one `shard_map` program (`_over_replicas`).
     """
-    program = _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, batch, chunk)
-    shards = _replicate_shards(replicates, batch, devices)
+    mesh = Mesh(np.array(devices), ("replicas",))
+    local_fn = _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, batch, chunk)
+    indices = _replicate_indices(replicates, batch, mesh)
     start = time.perf_counter()
-    compiled = _compile(program, [(shard,) for shard in shards])
+    compiled = _over_replicas(local_fn, mesh, P("replicas")).lower(indices).compile()
     compile_s = time.perf_counter() - start
     start = time.perf_counter()
-    outs = jax.block_until_ready([run(shard) for run, shard in zip(compiled, shards, strict=True)])
-    sq, stat, ok = _gather(outs, replicates)
+    sq, stat, ok = _gather(jax.block_until_ready(compiled(indices)), replicates)
     return sq, stat, ok, compile_s, time.perf_counter() - start
 
 
@@ -222,12 +225,6 @@ class NestedCells:
         self.data = None
         self.fits: dict[int, object] = {}
 
-    def _sharded(self, local_fn, in_specs):
-        mapped = jax.shard_map(
-            local_fn, mesh=self.mesh, in_specs=in_specs, out_specs=P("replicas"), check_vma=False
-        )
-        return jax.jit(mapped)
-
     def _simulate(self):
         model, key, M, T = self.model, self.data_key, self.m_max, self.T_max
         one = lambda r: simulate(model, jax.random.fold_in(key, r), M, T)
@@ -235,11 +232,8 @@ class NestedCells:
         def sweep_simulate(indices):
             return jax.lax.map(one, indices, batch_size=self.batch)
 
-        program = self._sharded(sweep_simulate, P("replicas"))
-        shards = _replicate_shards(self.replicates, self.batch, list(self.mesh.devices.flat))
-        indices = jax.make_array_from_single_device_arrays(
-            (sum(x.shape[0] for x in shards),), NamedSharding(self.mesh, P("replicas")), shards
-        )
+        program = _over_replicas(sweep_simulate, self.mesh, P("replicas"))
+        indices = _replicate_indices(self.replicates, self.batch, self.mesh)
         start = time.perf_counter()
         compiled = program.lower(indices).compile()
         compile_s = time.perf_counter() - start
@@ -258,7 +252,7 @@ class NestedCells:
         def sweep_fit(data, m, T, info):
             return jax.lax.map(lambda d: one(d, m, T, info), data, batch_size=self.batch)
 
-        return self._sharded(sweep_fit, (P("replicas"), P(), P(), P()))
+        return _over_replicas(sweep_fit, self.mesh, (P("replicas"), P(), P(), P()))
 
     def run(self, m: int, T: int, info):
         """(sq_err, fisher_stat, converged, compile_s, run_s, compilations) of cell (m, T).
@@ -280,7 +274,7 @@ class NestedCells:
             compilations += 1
         start = time.perf_counter()
         outs = jax.block_until_ready(self.fits[r](*args))
-        sq, stat, ok = _gather([outs], self.replicates)
+        sq, stat, ok = _gather(outs, self.replicates)
         return sq, stat, ok, compile_s, run_s + time.perf_counter() - start, compilations
 
 
