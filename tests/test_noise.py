@@ -75,3 +75,14 @@ def test_student_t_sampler_matches_scipy_distribution(df, dtype, key):
     w = noise.sample(key, (20000,), dtype)
     assert w.dtype == dtype and bool(jnp.all(jnp.isfinite(w)))
     assert stats.kstest(np.asarray(w, np.float64) / 2.0, stats.t(df).cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])
+def test_cos_2pi_polynomial_matches_numpy(dtype):
+    # the Student-t sampler's cos(2πu): every quadrant, both ends of [0, 1)
+    from trajax._noise import _cos_2pi
+
+    u = np.concatenate([np.linspace(0.0, 1.0, 100_001)[:-1], [np.nextafter(1.0, 0.0)]]).astype(dtype)
+    got = np.asarray(_cos_2pi(jnp.asarray(u)), np.float64)
+    exact = np.cos(2 * np.pi * u.astype(np.float64))
+    assert np.max(np.abs(got - exact)) < (1e-15 if dtype == jnp.float64 else 2e-7)
