@@ -387,12 +387,16 @@ def sweep(
         model, m_values, T_values, R, design, fit_options, batch, devices, data_key, max_cell_bytes
     )
     todo = [c for c in cells if c not in done]
-    if nested is not None and todo:
-        nested.start()  # the devices simulate while the host prepares the theory and the fits
     T_todo = tuple(sorted({Ti for _, Ti in todo}))
     if fisher_method in ("auto", "exact") and T_todo:
         exact = exact_fishers(model, T_todo)
-        infos.update(dict(zip(T_todo, exact, strict=True)) if exact is not None else {})
+        infos.update(
+            dict(zip(T_todo, jax.block_until_ready(exact), strict=True)) if exact is not None else {}
+        )
+    if nested is not None and todo:
+        # dispatched now, so the devices simulate while the host compiles the fit programs (the
+        # exact Fishers come first: queued behind the simulation they would wait for it)
+        nested.start()
     work_left = sum(mi * Ti for mi, Ti in todo)
     compile_total, run_total, work_run, cells_run = 0.0, 0.0, 0, 0
     for index, (mi, Ti) in enumerate(cells):
