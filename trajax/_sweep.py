@@ -332,8 +332,12 @@ def sweep(
         fisher_method / fisher_samples: how I_T is obtained ("auto" = exact when available).
         batch_size: replicates vmapped at once on each device (>= 2).
         devices: devices to shard replicates over (default: all local devices).
-        max_cell_bytes: a cell whose data for `batch_size` replicates exceed this is streamed
-            over chunks of trajectories (`fit_streaming`) instead of materialised.
+        max_cell_bytes: memory budget per device. A nested sweep of a `homogeneous_markov`
+            model keeps one simulation of (max m, max T) per replicate on the devices and fits
+            every cell from it (one compiled fit program) when those data fit in this budget;
+            otherwise each cell has its own program, and a cell whose data for `batch_size`
+            replicates exceed the budget is streamed over chunks of trajectories
+            (`fit_streaming`) instead of materialised.
         progress: print a progress line per cell to stderr (or a callable(done, total, row)).
         config: extra settings recorded with the results (the CLI passes the TOML config).
 
