@@ -68,3 +68,12 @@ def test_windowed_sweep_equals_per_cell_sweep(key):
     for a, b in zip(windowed.table, per_cell.table, strict=True):
         assert (a["m"], a["T"], a["failed"]) == (b["m"], b["T"], b["failed"])
         assert a["mse"] == pytest.approx(b["mse"], rel=1e-8)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [({"max_steps": 0}, "max_steps"), ({"tol": -1.0}, "tol"), ({"method": "bfgs"}, "method")],
+)
+def test_windowed_sweeps_reject_bad_fit_options_like_fit(options, message, key):
+    with pytest.raises(ValueError, match=message):
+        tj.sweep(LDS, m=[4], T=[8], replicates=4, key=key, fit_options=options, progress=False)

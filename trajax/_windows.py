@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._fit import _default_tol, _newton
+from ._fit import _check_options, _default_tol, _newton
 from ._model import AbstractModel
 
 __all__ = ["WindowPlan", "plan_windows", "fit_prefix"]
@@ -66,9 +66,12 @@ def plan_windows(model: AbstractModel, m_values, T_values, fit_options: dict) ->
     """The window layout for fitting every cell of the grid from one nested simulation, or None
     when the model or the fit options need the per-cell path (non-Markov likelihood, L-BFGS,
     the recursive estimator, or no additive starting point)."""
+    method = fit_options.get("method", "auto")
+    _check_options(method, fit_options.get("max_steps", 100))  # same errors as `fit`
+    if fit_options.get("tol") is not None and not fit_options["tol"] > 0:
+        raise ValueError(f"tol: expected a positive tolerance, got {fit_options['tol']!r}")
     if not model.homogeneous_markov:
         return None
-    method = fit_options.get("method", "auto")
     init = fit_options.get("init")
     if not (init is None or (isinstance(init, str) and init == "model")):
         return None
