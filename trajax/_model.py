@@ -132,8 +132,10 @@ class AbstractModel(eqx.Module):
         return None
 
     def closed_form_mle(self, data: PyTree) -> Float[Array, " p"] | None:
-        """Closed-form MLE of θ from all trajectories jointly, or None."""
-        return None
+        """Closed-form MLE of θ from all trajectories jointly, or None (default: through
+        `sufficient_statistics` / `mle_from_statistics` when the model has them)."""
+        stats = self.sufficient_statistics(data)
+        return None if stats is None else self.mle_from_statistics(stats)
 
     def objective_terms(self, u: Float[Array, " q"], data: PyTree):
         """(f, ∇f, ∇²f) at optimiser coordinates u, f = mean negative log-likelihood per
@@ -170,5 +172,7 @@ class AbstractModel(eqx.Module):
         return theta
 
     def initial_theta(self, data: PyTree) -> Float[Array, " p"]:
-        """Starting point for iterative fits (default: this model's θ)."""
-        return self.theta
+        """Starting point for iterative fits (default: from `initial_statistics` when the model
+        has them, else this model's θ)."""
+        stats = self.initial_statistics(data)
+        return self.theta if stats is None else self.initial_theta_from_statistics(stats)

@@ -94,9 +94,6 @@ class TwoStateChain(AbstractModel):
         num_stays, num_transitions = stats
         return (num_stays / num_transitions)[None]
 
-    def closed_form_mle(self, data: Int[Array, "m T"]):
-        return self.mle_from_statistics(self.sufficient_statistics(data))
-
 
 class MarkovChain(AbstractModel):
     """K-state Markov chain with transition matrix P (SPEC §2).
@@ -191,10 +188,5 @@ class MarkovChain(AbstractModel):
         return self.transition_counts(data)
 
     def mle_from_statistics(self, counts):
-        P_hat = counts / counts.sum(1, keepdims=True)  # an unvisited row gives NaN: a failed fit
-        return P_hat[:, :-1].ravel()
-
-    def closed_form_mle(self, data):
-        counts = self.transition_counts(data)
         P_hat = counts / counts.sum(1, keepdims=True)  # an unvisited row gives NaN: a failed fit
         return P_hat[:, :-1].ravel()

@@ -167,9 +167,6 @@ class LinearSystem(AbstractModel):
             blocks = jnp.einsum("mtji,mtk->jik", weight[..., None] * X[..., None, :], X) / n
         return value, grad, jax.scipy.linalg.block_diag(*blocks)
 
-    def _ols(self, data):
-        return self._ols_from_gram(self._gram(data))
-
     def _gram(self, data):
         # einsums on the (m, T, d) layout: measured faster than reshaping to (n, d) or (d, n),
         # for small windows and large chunks alike
@@ -186,12 +183,6 @@ class LinearSystem(AbstractModel):
 
     def mle_from_statistics(self, stats):
         return self._ols_from_gram(stats)
-
-    def closed_form_mle(self, data):
-        return self._ols(data) if isinstance(self.noise, Gaussian) else None
-
-    def initial_theta(self, data):
-        return self._ols(data)
 
     def initial_statistics(self, data):
         """The least-squares Gram matrices: OLS, the Newton start, from summed windows."""
