@@ -193,12 +193,18 @@ def fit_unchecked(model, data, *, method="auto", init=None, max_steps=100, tol=N
             method = "closed_form"
         else:
             method = "newton" if model.num_params <= NEWTON_MAX_PARAMS else "lbfgs"
-    if tol is None:
-        tol = _default_tol(model.theta.dtype)
-    elif not tol > 0:
-        raise ValueError(f"tol: expected a positive tolerance, got {tol!r}")
+    tol = resolve_tol(model, tol)
     theta0 = _initial_theta(model, data, init, method)
-    return _fit(model, data, theta0, method, max_steps, float(tol))
+    return _fit(model, data, theta0, method, max_steps, tol)
+
+
+def resolve_tol(model, tol) -> float:
+    """The gradient tolerance: `tol` if positive, the dtype's default if None."""
+    if tol is None:
+        return _default_tol(model.theta.dtype)
+    if not tol > 0:
+        raise ValueError(f"tol: expected a positive tolerance, got {tol!r}")
+    return float(tol)
 
 
 def _initial_theta(model, data, init, method):

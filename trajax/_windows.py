@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._fit import _check_options, _default_tol, _newton
+from ._fit import NEWTON_MAX_PARAMS, _check_options, _newton, resolve_tol
 from ._model import AbstractModel
 
 __all__ = ["WindowPlan", "plan_windows", "fit_prefix"]
@@ -66,24 +66,20 @@ def plan_windows(model: AbstractModel, m_values, T_values, fit_options: dict) ->
     """The window layout for fitting every cell of the grid from one nested simulation, or None
     when the model or the fit options need the per-cell path (non-Markov likelihood, L-BFGS,
     the recursive estimator, or no additive starting point)."""
-    method = fit_options.get("method", "auto")
-    _check_options(method, fit_options.get("max_steps", 100))  # same errors as `fit`
-    if fit_options.get("tol") is not None and not fit_options["tol"] > 0:
-        raise ValueError(f"tol: expected a positive tolerance, got {fit_options['tol']!r}")
+    method, max_steps = fit_options.get("method", "auto"), fit_options.get("max_steps", 100)
+    _check_options(method, max_steps)  # same errors as `fit`
+    tol = resolve_tol(model, fit_options.get("tol"))
     if not model.homogeneous_markov:
         return None
     init = fit_options.get("init")
     if not (init is None or (isinstance(init, str) and init == "model")):
         return None
-    tol = fit_options.get("tol")
-    tol = float(tol) if tol is not None else _default_tol(model.theta.dtype)
-    max_steps = fit_options.get("max_steps", 100)
     example = jax.tree.map(lambda s: jnp.zeros((2, *s.shape), s.dtype), _window_data(model, 3))
     has_stats = jax.eval_shape(model.sufficient_statistics, example) is not None
     has_start = jax.eval_shape(model.initial_statistics, example) is not None
     if method in ("auto", "closed_form") and has_stats:
         chosen = "statistics"
-    elif method == "newton" or (method == "auto" and model.num_params <= 64):
+    elif method == "newton" or (method == "auto" and model.num_params <= NEWTON_MAX_PARAMS):
         if not (has_start or init == "model"):
             return None
         chosen = "newton"
