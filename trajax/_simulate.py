@@ -21,6 +21,11 @@ def trajectory_key(key: PRNGKeyArray, index) -> PRNGKeyArray:
     return jax.random.fold_in(key, index)
 
 
+def trajectory_shapes(model: AbstractModel, num_steps: int):
+    """Shapes and dtypes (`jax.ShapeDtypeStruct` leaves) of one trajectory of `num_steps` states."""
+    return jax.eval_shape(lambda k: model.sample_trajectory(k, num_steps), jax.random.key(0))
+
+
 def cast(model: AbstractModel, dtype) -> AbstractModel:
     """`model` with every floating-point array leaf converted to `dtype`."""
     dtype = jnp.dtype(dtype)

@@ -42,7 +42,7 @@ from ._fisher import exact_fishers, fisher_information
 from ._fit import fit_unchecked
 from ._keys import check_key
 from ._model import AbstractModel
-from ._simulate import simulate
+from ._simulate import simulate, trajectory_shapes
 from ._stats import fit_slope, summarize_cell
 from ._streaming import fit_streaming
 from ._windows import fit_prefix, plan_windows
@@ -115,8 +115,7 @@ def _replicate_key(data_key, r, m, T, design):
 
 def _state_bytes(model, T) -> int:
     """Bytes of one simulated trajectory of T states."""
-    shapes = jax.eval_shape(lambda k: model.sample_trajectory(k, T), jax.random.key(0))
-    return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(shapes))
+    return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(trajectory_shapes(model, T)))
 
 
 def stream_chunk(model, m, T, batch, max_bytes) -> int | None:
@@ -141,8 +140,7 @@ def _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, 
         else:
             options = {k: v for k, v in fit_options.items() if k in ("max_steps", "tol")}
             result = fit_streaming(model, key, m, T, chunk_size=chunk, **options)
-        delta = result.theta - theta_star
-        return jnp.sum(delta**2), m * delta @ info @ delta, result.converged
+        return _replicate_errors(result.theta, result.converged, theta_star, info, m)
 
     def sweep_cell(indices):
         return jax.lax.map(one, indices, batch_size=batch)
@@ -150,12 +148,30 @@ def _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, 
     return sweep_cell
 
 
+def _replicate_errors(theta, converged, theta_star, info, m):
+    """One replicate's (‖Δ‖², m·ΔᵀI_TΔ, converged), Δ = θ̂ − θ* (m a Python or traced int)."""
+    delta = theta - theta_star
+    return jnp.sum(delta**2), jnp.asarray(m, delta.dtype) * delta @ info @ delta, converged
+
+
+def _per_device(replicates, batch, num_devices) -> int:
+    """Replicates per device: the processes' devices share R evenly, in multiples of `batch`."""
+    return -(-replicates // (jax.process_count() * num_devices * batch)) * batch
+
+
+def _compile_timed(program, *args):
+    """(AOT executable, seconds spent lowering and compiling it)."""
+    start = time.perf_counter()
+    compiled = program.lower(*args).compile()
+    return compiled, time.perf_counter() - start
+
+
 def _replicate_indices(replicates, batch, mesh):
     """Global replicate indices sharded over the mesh: each device a contiguous share, a
     multiple of `batch` (padded); in a multi-process run each process's devices take the
     process's share."""
     devices = list(mesh.devices.flat)
-    local = -(-replicates // (jax.process_count() * len(devices) * batch)) * batch
+    local = _per_device(replicates, batch, len(devices))
     first = jax.process_index() * len(devices)  # global index of this process's first device
     shards = [
         jax.device_put(jnp.arange((first + i) * local, (first + i + 1) * local, dtype=jnp.uint32), device)
@@ -192,9 +208,7 @@ def run_cell(
     mesh = Mesh(np.array(devices), ("replicas",))
     local_fn = _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, batch, chunk)
     indices = _replicate_indices(replicates, batch, mesh)
-    start = time.perf_counter()
-    compiled = _over_replicas(local_fn, mesh, P("replicas")).lower(indices).compile()
-    compile_s = time.perf_counter() - start
+    compiled, compile_s = _compile_timed(_over_replicas(local_fn, mesh, P("replicas")), indices)
     start = time.perf_counter()
     sq, stat, ok = _gather(jax.block_until_ready(compiled(indices)), replicates)
     return sq, stat, ok, compile_s, time.perf_counter() - start
@@ -217,8 +231,8 @@ class NestedCells:
     all replicates fit in `max_cell_bytes` per device.
     """
 
-    def __init__(self, model, plan, theta_star, data_key, m_max, T_max, replicates, batch, devices):
-        self.model, self.plan, self.theta_star = model, plan, theta_star
+    def __init__(self, model, plan, data_key, m_max, T_max, replicates, batch, devices):
+        self.model, self.plan = model, plan
         self.data_key, self.m_max, self.T_max = data_key, m_max, T_max
         self.replicates, self.batch = replicates, batch
         self.mesh = Mesh(np.array(devices), ("replicas",))
@@ -229,10 +243,6 @@ class NestedCells:
     def start(self) -> None:
         """Compiles the simulation and dispatches it without waiting (its compile and dispatch
         time are charged to the first cell run)."""
-        compile_s, run_s = self._simulate()
-        self.pending = (compile_s, run_s, 1)
-
-    def _simulate(self):
         model, key, M, T = self.model, self.data_key, self.m_max, self.T_max
         one = lambda r: simulate(model, jax.random.fold_in(key, r), M, T)
 
@@ -241,20 +251,17 @@ class NestedCells:
 
         program = _over_replicas(sweep_simulate, self.mesh, P("replicas"))
         indices = _replicate_indices(self.replicates, self.batch, self.mesh)
-        start = time.perf_counter()
-        compiled = program.lower(indices).compile()
-        compile_s = time.perf_counter() - start
+        compiled, compile_s = _compile_timed(program, indices)
         start = time.perf_counter()
         self.data = compiled(indices)  # not awaited: the devices simulate while the host compiles fits
-        return compile_s, time.perf_counter() - start
+        self.pending = (compile_s, time.perf_counter() - start, 1)
 
     def _fit_program(self, r: int):
-        model, plan, theta_star = self.model, self.plan, self.theta_star
+        model, plan = self.model, self.plan
 
         def one(data, m, T, info):
             theta, ok = fit_prefix(model, data, m, T, plan, r)
-            delta = theta - theta_star
-            return jnp.sum(delta**2), m.astype(delta.dtype) * delta @ info @ delta, ok
+            return _replicate_errors(theta, ok, model.theta, info, m)
 
         def sweep_fit(data, m, T, info):
             return jax.lax.map(lambda d: one(d, m, T, info), data, batch_size=self.batch)
@@ -274,10 +281,8 @@ class NestedCells:
         replicated = NamedSharding(self.mesh, P())
         args = (self.data, *jax.device_put((jnp.int32(m), jnp.int32(T), info), replicated))
         if r not in self.fits:
-            start = time.perf_counter()
-            self.fits[r] = self._fit_program(r).lower(*args).compile()
-            compile_s += time.perf_counter() - start
-            compilations += 1
+            self.fits[r], seconds = _compile_timed(self._fit_program(r), *args)
+            compile_s, compilations = compile_s + seconds, compilations + 1
         start = time.perf_counter()
         outs = jax.block_until_ready(self.fits[r](*args))
         sq, stat, ok = _gather(outs, self.replicates)
@@ -460,10 +465,9 @@ def _nested_cells(model, m_values, T_values, R, design, fit_options, batch, devi
     if plan is None:
         return None
     m_max, T_max = max(m_values), max(T_values)
-    local = -(-R // (jax.process_count() * len(devices) * batch)) * batch
-    if local * m_max * _state_bytes(model, T_max) > max_bytes:
+    if _per_device(R, batch, len(devices)) * m_max * _state_bytes(model, T_max) > max_bytes:
         return None
-    return NestedCells(model, plan, model.theta, data_key, m_max, T_max, R, batch, devices)
+    return NestedCells(model, plan, data_key, m_max, T_max, R, batch, devices)
 
 
 def device_summary() -> dict:

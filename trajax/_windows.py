@@ -24,6 +24,7 @@ from jax import lax
 
 from ._fit import NEWTON_MAX_PARAMS, _check_options, _newton, resolve_tol
 from ._model import AbstractModel
+from ._simulate import trajectory_shapes
 
 __all__ = ["WindowPlan", "plan_windows", "fit_prefix"]
 
@@ -58,10 +59,6 @@ def _time_window(T_values) -> int:
     return min(candidates, key=lambda bt: (len({(T - 1) % bt for T in T_values}), -bt))
 
 
-def _window_data(model, T):
-    return jax.eval_shape(lambda k: model.sample_trajectory(k, T), jax.random.key(0))
-
-
 def plan_windows(model: AbstractModel, m_values, T_values, fit_options: dict) -> WindowPlan | None:
     """The window layout for fitting every cell of the grid from one nested simulation, or None
     when the model or the fit options need the per-cell path (non-Markov likelihood, L-BFGS,
@@ -74,7 +71,7 @@ def plan_windows(model: AbstractModel, m_values, T_values, fit_options: dict) ->
     init = fit_options.get("init")
     if not (init is None or (isinstance(init, str) and init == "model")):
         return None
-    example = jax.tree.map(lambda s: jnp.zeros((2, *s.shape), s.dtype), _window_data(model, 3))
+    example = jax.tree.map(lambda s: jnp.zeros((2, *s.shape), s.dtype), trajectory_shapes(model, 3))
     has_stats = jax.eval_shape(model.sufficient_statistics, example) is not None
     has_start = jax.eval_shape(model.initial_statistics, example) is not None
     if method in ("auto", "closed_form") and has_stats:
@@ -102,19 +99,16 @@ def sum_over_windows(fn, data, m, T, bm: int, bt: int, r: int):
     into windows of bm trajectories × bt transitions plus a last column of r transitions.
     `m` must be a multiple of bm and (T − 1) mod bt must equal r."""
     blocks = m // bm
-    full = (T - 1) // bt
+    full = jnp.maximum((T - 1) // bt, 1)  # full windows per trajectory block (≥ 1: no 0 divisor)
     add = lambda a, b: jax.tree.map(jnp.add, a, b)
     probe = _window(data, 0, 0, bm, (r or bt) + 1)
     acc = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(fn, probe, bm * (r or bt)))
-    if bt + 1 > jax.tree.leaves(data)[0].shape[1]:  # no full window fits: every T − 1 equals r
-        full = 0
 
     def full_body(i, acc):
-        j, t = i // jnp.maximum(full, 1), i % jnp.maximum(full, 1)
-        return add(acc, fn(_window(data, j * bm, t * bt, bm, bt + 1), bm * bt))
+        return add(acc, fn(_window(data, (i // full) * bm, (i % full) * bt, bm, bt + 1), bm * bt))
 
-    if not (isinstance(full, int) and full == 0):
-        acc = lax.fori_loop(0, blocks * full, full_body, acc)
+    if bt + 1 <= jax.tree.leaves(data)[0].shape[1]:  # else no full window fits: every T − 1 = r
+        acc = lax.fori_loop(0, blocks * ((T - 1) // bt), full_body, acc)
     if r:
 
         def rest_body(j, acc):
