@@ -40,15 +40,10 @@ def _monte_carlo(model, key, indices, num_steps: int, method: str, batch_size: i
 
 
 @eqx.filter_jit
-def _exact_fisher(model, num_steps: int):
-    # one compiled program per T instead of a dozen eagerly dispatched (and compiled) small ops
-    return model.exact_fisher(num_steps)
-
-
-@eqx.filter_jit
 def exact_fishers(model, num_steps: tuple[int, ...]):
-    """The closed-form I_T for several T in one compiled program (a sweep needs one per T),
-    as a tuple; None when the model has no closed form."""
+    """The closed-form I_T for several T in one compiled program (a sweep needs one per T;
+    jitted rather than a dozen eagerly dispatched and compiled small ops), as a tuple; None
+    when the model has no closed form."""
     out = tuple(model.exact_fisher(T) for T in num_steps)
     return None if any(x is None for x in out) else out
 
@@ -83,9 +78,10 @@ def fisher_information(
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
     T = check_int(num_steps, "num_steps", minimum=2)
     if method in ("auto", "exact"):
-        exact = _exact_fisher(model, T)
+        exact = exact_fishers(model, (T,))
         if exact is not None:
-            return (exact, jnp.zeros_like(exact)) if return_stderr else exact
+            info = exact[0]
+            return (info, jnp.zeros_like(info)) if return_stderr else info
         if method == "exact":
             raise ValueError(
                 f"method: 'exact' is not available for {type(model).__name__}; "
