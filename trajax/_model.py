@@ -14,6 +14,9 @@ The engine then supplies `simulate`, `log_likelihood`, `score`, `fisher_informat
 the engine shortcuts: `exact_fisher` (closed-form I_T), `closed_form_mle`, `initial_theta`
 (a good starting point, e.g. least squares) and `to_unconstrained` / `from_unconstrained`
 (the coordinates an optimiser works in; θ is always reported in natural coordinates).
+Additive statistics (`sufficient_statistics` / `mle_from_statistics`, `initial_statistics` /
+`initial_theta_from_statistics`) give `closed_form_mle` and `initial_theta` by default, and also
+streaming fits and compile-once windowed sweeps (with `homogeneous_markov`).
 """
 
 from __future__ import annotations
