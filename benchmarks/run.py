@@ -7,11 +7,20 @@ from __future__ import annotations
 
 import argparse
 
-from . import bench_fisher, bench_main_job, bench_simulate, bench_stderr, bench_streaming, report
+from . import (
+    bench_fisher,
+    bench_kernels,
+    bench_main_job,
+    bench_simulate,
+    bench_stderr,
+    bench_streaming,
+    report,
+)
 
 
 def main(quick: bool = False, out=None) -> int:
-    for bench in (bench_simulate, bench_fisher, bench_stderr, bench_streaming, bench_main_job):
+    benches = (bench_simulate, bench_kernels, bench_fisher, bench_stderr, bench_streaming, bench_main_job)
+    for bench in benches:
         bench.main(quick=quick, out=out)
     if not quick and out is None:
         report.main(write=True)

@@ -84,8 +84,9 @@ def cmd_sweep(args) -> int:
 
 def _use_cpu_cores(count) -> None:
     """Exposes `count` CPU devices (default: one per core) so that a CPU sweep shards its
-    replicates over every core: XLA runs a sweep's many small kernels on one thread each, so two
-    host devices on 2 cores measured 1.8x faster fits. Results do not depend on the device count.
+    replicates over every core: XLA runs a sweep's many small kernels on one thread each (see
+    benchmarks/results/main_job.json, which records the device count). Results do not depend
+    on the device count.
     Has no effect once JAX has run a computation in this process, nor on GPU devices."""
     import os
 

@@ -140,8 +140,8 @@ class LinearSystem(AbstractModel):
         Two layouts of the same sums, picked by size (both measured): the small windows of a
         windowed sweep (`trajax/_windows.py`) put coordinates first, so the reductions run along
         contiguous memory and gradient and Hessian blocks are one (d + d², n) @ (n, d) product
-        (2.2× faster there); whole data sets use einsums on the (m, T, d) layout, which avoid
-        transposing a large array (2× faster there)."""
+        (1.5–1.7× faster there); whole data sets use einsums on the (m, T, d) layout, which
+        avoid transposing a large array (1.7–1.8× faster there; benchmarks/bench_kernels.py)."""
         d = self.dim
         A = u.reshape(d, d)
         m, T = data.shape[:2]
@@ -168,8 +168,7 @@ class LinearSystem(AbstractModel):
         return value, grad, jax.scipy.linalg.block_diag(*blocks)
 
     def _gram(self, data):
-        # einsums on the (m, T, d) layout: measured faster than reshaping to (n, d) or (d, n),
-        # for small windows and large chunks alike
+        # einsums on the (m, T, d) layout, for small windows and large chunks alike
         X, Y = data[:, :-1], data[:, 1:]
         return jnp.einsum("mti,mtj->ij", X, X), jnp.einsum("mti,mtj->ij", X, Y)
 
