@@ -4,6 +4,7 @@ alternative it replaced, measured in the same run (compile excluded, best of 3):
 - random bits: trajax._random.uniform (straight-line threefry) vs jax.random.uniform (same bits);
 - cos(2πu): the Student-t sampler's polynomial vs jnp.cos;
 - Student-t draws: Bailey's polar method (two uniforms) vs Z/√(χ²_ν/ν) from ν + 1 variates;
+- float64 expm1 inside the Student-t sampler: the polynomial `_expm1` vs `jnp.expm1`;
 - LDS Newton terms, d = 3: on sweep windows (16 replicates × windows of 32 × 32 transitions)
   the coordinates-first layout vs the einsum layout, and on a whole data set (2048 × 512 states)
   the einsum layout vs coordinates-first (`LinearSystem.objective_terms` picks by size).
@@ -20,7 +21,7 @@ import jax.numpy as jnp  # noqa: E402
 import trajax as tj  # noqa: E402
 from trajax import _random  # noqa: E402
 from trajax._models import _linear  # noqa: E402
-from trajax._noise import _cos_2pi  # noqa: E402
+from trajax._noise import _cos_2pi, _expm1  # noqa: E402
 from trajax._windows import sum_over_windows  # noqa: E402
 
 from ._common import best_of, run_cli, write_result  # noqa: E402
@@ -35,6 +36,12 @@ def _chi2_student_t(key, shape, dtype):
     u = _random.uniform(k_uniform, (*shape, 2), dtype, minval=jnp.finfo(dtype).tiny)
     chi2 = normals[..., 1] ** 2 - 2.0 * jnp.sum(jnp.log(u), axis=-1)
     return normals[..., 0] * jnp.sqrt(NU / chi2)
+
+
+def _student_t_with(expm1, key, shape, dtype):
+    """StudentT(NU).sample with the given expm1 (the sampler before `_expm1`: jnp.expm1)."""
+    u = _random.uniform(key, (*shape, 2), dtype)
+    return _cos_2pi(u[..., 1]) * jnp.sqrt(NU * expm1(-2.0 / NU * jnp.log(1.0 - u[..., 0])))
 
 
 def _time(fn, *args) -> float:
@@ -59,12 +66,17 @@ def main(quick: bool = False, out=None):
         )(data)
 
     u = _random.uniform(key, (n,))
+    keys = jax.random.split(key, n // (511 * 3))
+    per_trajectory = jax.vmap
     pairs = {
         "uniform_f32": (lambda k: _random.uniform(k, (n,), jnp.float32),
                         lambda k: jax.random.uniform(k, (n,), jnp.float32), key),
         "cos_2pi_f64": (_cos_2pi, lambda x: jnp.cos(2 * jnp.pi * x), u),
         "student_t_f64": (lambda k: student.sample(k, (n,), jnp.float64),
                           lambda k: _chi2_student_t(k, (n,), jnp.float64), key),
+        # as in a simulation: one key per trajectory, noise of shape (T − 1, d) = (511, 3)
+        "student_t_expm1_f64": (per_trajectory(lambda k: _student_t_with(_expm1, k, (511, 3), jnp.float64)),
+                                per_trajectory(lambda k: _student_t_with(jnp.expm1, k, (511, 3), jnp.float64)), keys),
     }  # fmt: skip
     ours, theirs = {}, {}
     for name, (fast, slow, arg) in pairs.items():
@@ -85,10 +97,10 @@ def main(quick: bool = False, out=None):
     speedups = {name: theirs[name] / ours[name] for name in ours}
     record = {
         "dtype": "float32 (uniform) / float64 (others)",
-        "shapes": {"draws": n, "windows": [reps, M, T, 3], "window": [32, 32], "whole": [4 * M, T, 3]},
+        "shapes": {"draws": n, "trajectory_noise": [n // (511 * 3), 511, 3], "windows": [reps, M, T, 3], "window": [32, 32], "whole": [4 * M, T, 3]},
         "trajax": {"run_s": sum(ours.values()), "kernels_s": ours},
         "baseline": {
-            "name": "jax.random.uniform; jnp.cos; Z/sqrt(chi2/nu); einsum layout on windows",
+            "name": "jax.random.uniform; jnp.cos; Z/sqrt(chi2/nu); jnp.expm1; einsum layout on windows",
             "run_s": sum(theirs.values()),
             "kernels_s": theirs,
         },

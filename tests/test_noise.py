@@ -86,3 +86,19 @@ def test_cos_2pi_polynomial_matches_numpy(dtype):
     got = np.asarray(_cos_2pi(jnp.asarray(u)), np.float64)
     exact = np.cos(2 * np.pi * u.astype(np.float64))
     assert np.max(np.abs(got - exact)) < (1e-15 if dtype == jnp.float64 else 2e-7)
+
+
+def test_expm1_polynomial_matches_numpy():
+    # the Student-t sampler's float64 expm1: near 0 (where eˣ − 1 cancels), across the reduction
+    # boundaries n ln2 ± ln2/2, large arguments and overflow
+    from trajax._noise import _expm1
+
+    x = np.concatenate([
+        np.linspace(-40.0, 40.0, 200_001), np.linspace(-1e-3, 1e-3, 20_001),
+        np.geomspace(1e-300, 1.0, 1000), -np.geomspace(1e-300, 1.0, 1000), np.linspace(40.0, 709.0, 1000),
+    ])  # fmt: skip
+    got = np.asarray(jax.jit(_expm1)(jnp.asarray(x, jnp.float64)))
+    exact = np.expm1(x)
+    assert np.max(np.abs(got - exact) / np.maximum(np.abs(exact), 1e-300)) < 5e-16  # exact at x = 0
+    assert np.isposinf(np.asarray(_expm1(jnp.asarray([710.0, 1e4])))).all()
+    assert _expm1(jnp.asarray([0.5], jnp.float32)).dtype == jnp.float32

@@ -140,8 +140,8 @@ class LinearSystem(AbstractModel):
         Two layouts of the same sums, picked by size (both measured): the small windows of a
         windowed sweep (`trajax/_windows.py`) put coordinates first, so the reductions run along
         contiguous memory and gradient and Hessian blocks are one (d + d², n) @ (n, d) product
-        (1.5–1.7× faster there); whole data sets use einsums on the (m, T, d) layout, which
-        avoid transposing a large array (1.7–1.8× faster there; benchmarks/bench_kernels.py)."""
+        (1.0–1.4× faster there over four runs); whole data sets use einsums on the (m, T, d) layout, which
+        avoid transposing a large array (1.4–1.6× faster there; benchmarks/bench_kernels.py)."""
         d = self.dim
         A = u.reshape(d, d)
         m, T = data.shape[:2]
