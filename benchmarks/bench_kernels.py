@@ -97,7 +97,13 @@ def main(quick: bool = False, out=None):
     speedups = {name: theirs[name] / ours[name] for name in ours}
     record = {
         "dtype": "float32 (uniform) / float64 (others)",
-        "shapes": {"draws": n, "trajectory_noise": [n // (511 * 3), 511, 3], "windows": [reps, M, T, 3], "window": [32, 32], "whole": [4 * M, T, 3]},
+        "shapes": {
+            "draws": n,
+            "trajectory_noise": [n // (511 * 3), 511, 3],
+            "windows": [reps, M, T, 3],
+            "window": [32, 32],
+            "whole": [4 * M, T, 3],
+        },
         "trajax": {"run_s": sum(ours.values()), "kernels_s": ours},
         "baseline": {
             "name": "jax.random.uniform; jnp.cos; Z/sqrt(chi2/nu); jnp.expm1; einsum layout on windows",
