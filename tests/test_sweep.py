@@ -239,6 +239,9 @@ def test_fit_streaming_equals_fit_on_materialised_data(key):
         assert float(streamed.log_likelihood) == pytest.approx(float(direct.log_likelihood), rel=1e-10)
     with pytest.raises(ValueError, match="chunk_size: expected a divisor of num_trajectories=60, got 7"):
         tj.fit_streaming(model, key, 60, 30, chunk_size=7)
+    for tol in (-1e-8, 0.0, float("nan"), "small"):
+        with pytest.raises(ValueError, match="tol: expected a positive tolerance"):
+            tj.fit_streaming(model, key, 60, 30, chunk_size=20, tol=tol)
 
 
 def _free_port() -> int:

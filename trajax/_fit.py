@@ -11,6 +11,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
@@ -202,7 +203,7 @@ def resolve_tol(model, tol) -> float:
     """The gradient tolerance: `tol` if positive, the dtype's default if None."""
     if tol is None:
         return _default_tol(model.theta.dtype)
-    if not tol > 0:
+    if isinstance(tol, bool) or not isinstance(tol, int | float | np.floating | np.integer) or not tol > 0:
         raise ValueError(f"tol: expected a positive tolerance, got {tol!r}")
     return float(tol)
 

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray
 
 from ._checks import check_int
-from ._fit import FitResult, _default_tol, _newton, make_result
+from ._fit import FitResult, _newton, make_result, resolve_tol
 from ._keys import check_key
 from ._model import AbstractModel
 from ._simulate import trajectory_key
@@ -92,5 +92,5 @@ def fit_streaming(
     chunk = check_int(chunk_size, "chunk_size")
     if m % chunk:
         raise ValueError(f"chunk_size: expected a divisor of num_trajectories={m}, got {chunk}")
-    tol = _default_tol(model.theta.dtype) if tol is None else float(tol)
+    tol = resolve_tol(model, tol)
     return _fit_streaming(model, key, m // chunk, chunk, T, check_int(max_steps, "max_steps"), tol)
