@@ -41,13 +41,18 @@ def _linear_recursion(model, key, num_steps: int, mean):
             "default) for the prefix property; set jax.config.update('jax_threefry_partitionable', True)"
         )
     noise = model.noise.sample(jax.random.fold_in(key, 1), (num_steps - 1, model.dim), model.x0.dtype)
+    return recurse(model.x0, noise, mean)
+
+
+def recurse(x0, noise, mean):
+    """z_1 = x0, z_{t+1} = mean(z_t) + w_t for the given noise (T − 1, d): one trajectory."""
 
     def step(z, w):
         z_next = mean(z) + w
         return z_next, z_next
 
-    _, rest = jax.lax.scan(step, model.x0, noise)
-    return jnp.concatenate([model.x0[None], rest])
+    _, rest = jax.lax.scan(step, x0, noise)
+    return jnp.concatenate([x0[None], rest])
 
 
 def _check_vectors(data, dim: int) -> None:
