@@ -16,6 +16,7 @@ CASES = [
     ("gaussian LDS (statistics)", tj.LinearSystem(A=[[0.5, 0.2], [-0.1, 0.4]])),
     ("two-state chain", tj.TwoStateChain(theta=0.7)),
     ("3-state chain", tj.MarkovChain(P=[[0.8, 0.1, 0.1], [0.2, 0.5, 0.3], [0.3, 0.3, 0.4]])),
+    ("sinusoidal GLM (best of 4 starts)", tj.SinusoidalGLM(A=[[1.2, 0.3], [-0.2, 1.1]], sigma=0.5)),
 ]
 
 
@@ -50,8 +51,11 @@ def test_windows_partition_every_transition_exactly_once(key):
 
 
 def test_undeclared_models_and_other_fit_options_use_the_per_cell_path():
-    glm = tj.SinusoidalGLM(A=[[0.5, 0.1], [0.0, 0.4]])
-    assert not glm.homogeneous_markov and plan_windows(glm, [4], [8], {}) is None
+    # a mixture's trajectory likelihood does not split into windows of transitions
+    mixture = tj.MarkovChainMixture(
+        jnp.stack([jnp.eye(2) * 0.6 + 0.2, jnp.eye(2) * 0.2 + 0.4]), weights=[0.6, 0.4]
+    )
+    assert not mixture.homogeneous_markov and plan_windows(mixture, [4], [8], {}) is None
     assert plan_windows(LDS, [4], [8], {"method": "lbfgs"}) is None
     assert plan_windows(LDS, [4], [8], {"init": jnp.zeros(4)}) is None
     assert plan_windows(LDS, [4], [8], {"init": "model"}).method == "newton"
@@ -77,3 +81,11 @@ def test_windowed_sweep_equals_per_cell_sweep(key):
 def test_windowed_sweeps_reject_bad_fit_options_like_fit(options, message, key):
     with pytest.raises(ValueError, match=message):
         tj.sweep(LDS, m=[4], T=[8], replicates=4, key=key, fit_options=options, progress=False)
+
+
+def test_best_candidate_ignores_nan_objectives():
+    from trajax._model import best_candidate
+
+    candidates = jnp.arange(6.0).reshape(3, 2)
+    assert best_candidate(candidates, jnp.array([jnp.nan, 2.0, 1.0])).tolist() == [4.0, 5.0]
+    assert best_candidate(candidates, jnp.array([3.0, jnp.nan, 5.0])).tolist() == [0.0, 1.0]

@@ -15,8 +15,9 @@ the engine shortcuts: `exact_fisher` (closed-form I_T), `closed_form_mle`, `init
 (a good starting point, e.g. least squares) and `to_unconstrained` / `from_unconstrained`
 (the coordinates an optimiser works in; θ is always reported in natural coordinates).
 Additive statistics (`sufficient_statistics` / `mle_from_statistics`, `initial_statistics` /
-`initial_theta_from_statistics`) give `closed_form_mle` and `initial_theta` by default, and also
-streaming fits and compile-once windowed sweeps (with `homogeneous_markov`).
+`initial_theta_from_statistics`, optionally `initial_candidates_from_statistics` for several
+starts) give `closed_form_mle` and `initial_theta` by default, and also streaming fits and
+compile-once windowed sweeps (with `homogeneous_markov`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,12 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
-__all__ = ["AbstractModel"]
+__all__ = ["AbstractModel", "best_candidate"]
+
+
+def best_candidate(candidates: Float[Array, "k p"], values: Float[Array, " k"]) -> Float[Array, " p"]:
+    """The candidate start with the lowest objective value (NaN values never win)."""
+    return candidates[jnp.argmin(jnp.where(jnp.isnan(values), jnp.inf, values))]
 
 
 def _prefix(tree, start: int | None, stop: int | None):
@@ -170,6 +176,13 @@ class AbstractModel(eqx.Module):
         """The starting point from summed `initial_statistics`."""
         raise NotImplementedError(f"{type(self).__name__} has no initial statistics")
 
+    def initial_candidates_from_statistics(self, stats: PyTree) -> Float[Array, "k p"] | None:
+        """Several starting points from summed `initial_statistics`, or None (default: the one
+        point `initial_theta_from_statistics`). Iterative fits start at the candidate with the
+        lowest objective (mean negative log-likelihood) on the data, for non-convex
+        likelihoods where a single start can land in the wrong basin."""
+        return None
+
     def canonical_theta(self, theta: Float[Array, " p"]) -> Float[Array, " p"]:
         """Resolves non-identifiability (e.g. label switching) after a fit (default: none)."""
         return theta
@@ -178,4 +191,14 @@ class AbstractModel(eqx.Module):
         """Starting point for iterative fits (default: from `initial_statistics` when the model
         has them, else this model's θ)."""
         stats = self.initial_statistics(data)
-        return self.theta if stats is None else self.initial_theta_from_statistics(stats)
+        if stats is None:
+            return self.theta
+        candidates = self.initial_candidates_from_statistics(stats)
+        if candidates is None:
+            return self.initial_theta_from_statistics(stats)
+        values = jax.vmap(lambda theta: self.objective_value(theta, data))(candidates)
+        return best_candidate(candidates, values)
+
+    def objective_value(self, theta: Float[Array, " p"], data: PyTree) -> Float[Array, ""]:
+        """The fit's objective at θ: the mean negative log-likelihood per transition of data."""
+        return -self.with_theta(theta).mean_log_likelihood(data)

@@ -55,6 +55,19 @@ def recurse(x0, noise, mean):
     return jnp.concatenate([x0[None], rest])
 
 
+def gram(data):
+    """(Σ z_t z_tᵀ, Σ z_t z_{t+1}ᵀ) over the transitions of data (m, T, d): the least-squares
+    statistics (einsums on the (m, T, d) layout, for small windows and large chunks alike)."""
+    X, Y = data[:, :-1], data[:, 1:]
+    return jnp.einsum("mti,mtj->ij", X, X), jnp.einsum("mti,mtj->ij", X, Y)
+
+
+def ols_from_gram(stats):
+    """The least-squares A (row-major, flat) of z_{t+1} ≈ A z_t from summed `gram`."""
+    XX, XY = stats
+    return jnp.linalg.solve(XX, XY).T.ravel()
+
+
 def _check_vectors(data, dim: int) -> None:
     shape = jnp.shape(data)
     if len(shape) != 3 or shape[-1] != dim:
@@ -172,28 +185,19 @@ class LinearSystem(AbstractModel):
             blocks = jnp.einsum("mtji,mtk->jik", weight[..., None] * X[..., None, :], X) / n
         return value, grad, jax.scipy.linalg.block_diag(*blocks)
 
-    def _gram(self, data):
-        # einsums on the (m, T, d) layout, for small windows and large chunks alike
-        X, Y = data[:, :-1], data[:, 1:]
-        return jnp.einsum("mti,mtj->ij", X, X), jnp.einsum("mti,mtj->ij", X, Y)
-
-    def _ols_from_gram(self, gram):
-        XX, XY = gram
-        return jnp.linalg.solve(XX, XY).T.ravel()
-
     def sufficient_statistics(self, data):
         """(Σ z_t z_tᵀ, Σ z_t z_{t+1}ᵀ): sufficient for the Gaussian MLE (OLS)."""
-        return self._gram(data) if isinstance(self.noise, Gaussian) else None
+        return gram(data) if isinstance(self.noise, Gaussian) else None
 
     def mle_from_statistics(self, stats):
-        return self._ols_from_gram(stats)
+        return ols_from_gram(stats)
 
     def initial_statistics(self, data):
         """The least-squares Gram matrices: OLS, the Newton start, from summed windows."""
-        return self._gram(data)
+        return gram(data)
 
     def initial_theta_from_statistics(self, stats):
-        return self._ols_from_gram(stats)
+        return ols_from_gram(stats)
 
 
 class DependentRegression(AbstractModel):
