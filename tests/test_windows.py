@@ -16,6 +16,15 @@ CASES = [
     ("gaussian LDS (statistics)", tj.LinearSystem(A=[[0.5, 0.2], [-0.1, 0.4]])),
     ("two-state chain", tj.TwoStateChain(theta=0.7)),
     ("3-state chain", tj.MarkovChain(P=[[0.8, 0.1, 0.1], [0.2, 0.5, 0.3], [0.3, 0.3, 0.4]])),
+    (
+        "dependent regression (Newton)",
+        tj.DependentRegression(
+            theta=[0.5, -0.3, 0.2],
+            features=lambda z: jnp.stack([z, jnp.tanh(z), jnp.ones_like(z)], axis=-1),
+            dim=2,
+            noise=tj.noise.StudentT(5.0),
+        ),
+    ),
     ("sinusoidal GLM (best of 4 starts)", tj.SinusoidalGLM(A=[[1.2, 0.3], [-0.2, 1.1]], sigma=0.5)),
 ]
 

@@ -217,6 +217,7 @@ class DependentRegression(AbstractModel):
     features: Callable = eqx.field(static=True)
     dim: int = eqx.field(static=True)
     parameters = ("coef",)
+    homogeneous_markov = True
 
     def __init__(self, theta, features, noise=None, x0=None, dim=None):
         coef = as_float_array(theta, "theta", ndim=1)
@@ -253,14 +254,22 @@ class DependentRegression(AbstractModel):
     def validate_data(self, data):
         _check_vectors(data, self.dim)
 
-    def _least_squares(self, data):
+    def _least_squares_statistics(self, data):
+        """(Σ M(z_t)ᵀ M(z_t), Σ M(z_t)ᵀ z_{t+1}) over the transitions of data."""
         M = jax.vmap(jax.vmap(self.features))(data[:, :-1])  # (m, T-1, d, p)
-        gram = jnp.einsum("mtdp,mtdq->pq", M, M)
-        rhs = jnp.einsum("mtdp,mtd->p", M, data[:, 1:])
+        return jnp.einsum("mtdp,mtdq->pq", M, M), jnp.einsum("mtdp,mtd->p", M, data[:, 1:])
+
+    def sufficient_statistics(self, data):
+        """The least-squares statistics: sufficient for the Gaussian MLE."""
+        return self._least_squares_statistics(data) if isinstance(self.noise, Gaussian) else None
+
+    def mle_from_statistics(self, stats):
+        gram, rhs = stats
         return jnp.linalg.solve(gram, rhs)
 
-    def closed_form_mle(self, data):
-        return self._least_squares(data) if isinstance(self.noise, Gaussian) else None
+    def initial_statistics(self, data):
+        """The least-squares statistics, for the Newton start (summable over windows)."""
+        return self._least_squares_statistics(data)
 
-    def initial_theta(self, data):
-        return self._least_squares(data)
+    def initial_theta_from_statistics(self, stats):
+        return self.mle_from_statistics(stats)
