@@ -102,3 +102,18 @@ def test_expm1_polynomial_matches_numpy():
     assert np.max(np.abs(got - exact) / np.maximum(np.abs(exact), 1e-300)) < 5e-16  # exact at x = 0
     assert np.isposinf(np.asarray(_expm1(jnp.asarray([710.0, 1e4])))).all()
     assert _expm1(jnp.asarray([0.5], jnp.float32)).dtype == jnp.float32
+
+
+@pytest.mark.parametrize("noise", FAMILIES, ids=lambda n: type(n).__name__)
+def test_phi_derivatives_equal_autodiff_of_log_prob(noise):
+    # the closed forms some families give Newton fits against jax.grad of −log p
+    w = jnp.linspace(-6.0, 6.0, 243).reshape(3, 81)
+    phi, psi, weight = noise.phi_derivatives(w)
+    minus_logp = lambda x: -noise.log_prob(x)
+    assert phi.shape == psi.shape == weight.shape == w.shape
+    np.testing.assert_allclose(phi, minus_logp(w), rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(
+        psi, jax.vmap(jax.grad(minus_logp))(w.ravel()).reshape(w.shape), rtol=1e-12, atol=1e-14
+    )
+    second = jax.vmap(jax.grad(jax.grad(minus_logp)))(w.ravel()).reshape(w.shape)
+    np.testing.assert_allclose(weight, second, rtol=1e-12, atol=1e-14)

@@ -99,6 +99,16 @@ class AbstractNoise(eqx.Module):
         dlogp = jax.vmap(jax.grad(lambda w: self.log_prob(w)))
         return self.expect(lambda x: dlogp(x) ** 2)
 
+    def phi_derivatives(self, w: Float[Array, "..."]):
+        """(φ(w), φ'(w), φ''(w)) elementwise, φ = −log p: the per-residual terms of Newton fits
+        of linear models. The default differentiates `log_prob`; families override it with
+        closed forms (tested equal)."""
+        phi = lambda x: -self.log_prob(x)
+        flat = jnp.ravel(w)
+        psi = jax.vmap(jax.grad(phi))(flat).reshape(jnp.shape(w))
+        weight = jax.vmap(jax.grad(jax.grad(phi)))(flat).reshape(jnp.shape(w))
+        return phi(w), psi, weight
+
 
 class Gaussian(AbstractNoise):
     """w ~ N(0, scale²); φ(x) = x²/(2 scale²), σ_φ^{-2} = 1/scale²."""
@@ -124,6 +134,10 @@ class Gaussian(AbstractNoise):
 
     def location_fisher(self):
         return 1.0 / self.scale**2
+
+    def phi_derivatives(self, w):
+        precision = 1.0 / self.scale**2
+        return -self.log_prob(w), w * precision, jnp.broadcast_to(precision, jnp.shape(w)).astype(w.dtype)
 
 
 class StudentT(AbstractNoise):
@@ -166,6 +180,14 @@ class StudentT(AbstractNoise):
 
     def location_fisher(self):
         return (self.df + 1) / ((self.df + 3) * self.scale**2)
+
+    def phi_derivatives(self, w):
+        """φ' = (ν+1) w / (ν s² + w²), φ'' = (ν+1)(ν s² − w²) / (ν s² + w²)² in closed form."""
+        nu_s2 = self.df * self.scale**2
+        w2 = w * w
+        denominator = nu_s2 + w2
+        psi = (self.df + 1) * w / denominator
+        return -self.log_prob(w), psi, (self.df + 1) * (nu_s2 - w2) / (denominator * denominator)
 
 
 class SmoothedLaplace(AbstractNoise):

@@ -158,19 +158,17 @@ class LinearSystem(AbstractModel):
         Two layouts of the same sums, picked by size (both measured): the small windows of a
         windowed sweep (`trajax/_windows.py`) put coordinates first, so the reductions run along
         contiguous memory and gradient and Hessian blocks are one (d + d², n) @ (n, d) product
-        (1.0–1.4× faster there over four runs); whole data sets use einsums on the (m, T, d) layout, which
-        avoid transposing a large array (1.4–1.6× faster there; benchmarks/bench_kernels.py)."""
+        (0.8–1.4× the einsum layout over seven runs, median 1.2×); whole data sets use einsums on
+        the (m, T, d) layout, which avoid transposing a large array (1.4–1.8× faster there;
+        benchmarks/bench_kernels.py)."""
         d = self.dim
         A = u.reshape(d, d)
         m, T = data.shape[:2]
         n = m * (T - 1)
-        phi = lambda r: -self.noise.log_prob(r)
 
         def derivatives(R):
-            flat = R.ravel()
-            psi = jax.vmap(jax.grad(phi))(flat).reshape(R.shape)
-            weight = jax.vmap(jax.grad(jax.grad(phi)))(flat).reshape(R.shape)
-            return jnp.sum(phi(flat)) / n, psi, weight
+            phi, psi, weight = self.noise.phi_derivatives(R)
+            return jnp.sum(phi) / n, psi, weight
 
         if n <= _SMALL_WINDOW:
             Z = jnp.moveaxis(data, -1, 0)  # (d, m, T)
