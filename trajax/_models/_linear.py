@@ -155,12 +155,11 @@ class LinearSystem(AbstractModel):
         decouple, so ∇f_j = −Σ_t φ'(r_tj) z_t / n and ∇²f is block diagonal with blocks
         Σ_t φ''(r_tj) z_t z_tᵀ / n (one pass over the data instead of a dense autodiff Hessian).
 
-        Two layouts of the same sums, picked by size (both measured): the small windows of a
-        windowed sweep (`trajax/_windows.py`) put coordinates first, so the reductions run along
-        contiguous memory and gradient and Hessian blocks are one (d + d², n) @ (n, d) product
-        (0.8–1.4× the einsum layout over seven runs, median 1.2×); whole data sets use einsums on
-        the (m, T, d) layout, which avoid transposing a large array (1.4–1.8× faster there;
-        benchmarks/bench_kernels.py)."""
+        Two layouts of the same sums, picked by size (both measured in
+        benchmarks/bench_kernels.py): the small windows of a windowed sweep
+        (`trajax/_windows.py`) put coordinates first, so the reductions run along contiguous
+        memory; whole data sets use einsums on the (m, T, d) layout, which avoid transposing a
+        large array (1.4–1.8× faster there)."""
         d = self.dim
         A = u.reshape(d, d)
         m, T = data.shape[:2]
@@ -174,8 +173,8 @@ class LinearSystem(AbstractModel):
             Z = jnp.moveaxis(data, -1, 0)  # (d, m, T)
             X, Y = Z[:, :, :-1].reshape(d, n), Z[:, :, 1:].reshape(d, n)
             value, psi, weight = derivatives(Y - jnp.sum(A[:, :, None] * X[None, :, :], axis=1))
-            M = jnp.concatenate([psi, (weight[:, None, :] * X[None, :, :]).reshape(d * d, n)]) @ X.T / n
-            grad, blocks = -M[:d].ravel(), M[d:].reshape(d, d, d)
+            grad = -(psi @ X.T).ravel() / n
+            blocks = jnp.einsum("jn,in,kn->jik", weight, X, X) / n
         else:
             X, Y = data[:, :-1], data[:, 1:]
             value, psi, weight = derivatives(Y - jnp.einsum("mti,ji->mtj", X, A))
