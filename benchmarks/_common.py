@@ -56,6 +56,12 @@ def write_result(name: str, record: dict, out_dir=None) -> Path:
     return path
 
 
+def cold_compiles() -> None:
+    """Benchmarks time compilation from scratch: JAX's persistent compilation cache (which
+    JAX_COMPILATION_CACHE_DIR would enable) is switched off for this process."""
+    jax.config.update("jax_enable_compilation_cache", False)
+
+
 def run_cli(main) -> None:
     """`python -m benchmarks.bench_x [--quick]`."""
     parser = argparse.ArgumentParser()
@@ -63,4 +69,5 @@ def run_cli(main) -> None:
     from trajax._cli import _use_cpu_cores
 
     _use_cpu_cores(None)  # one CPU device per core, as `trajax sweep` and `trajax bench` use
+    cold_compiles()
     main(**vars(parser.parse_args()))

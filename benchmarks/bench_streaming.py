@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from ._common import write_result
+from ._common import cold_compiles, write_result
 
 
 def _peak_rss_mb() -> float:
@@ -36,6 +36,7 @@ def child(m: int, T: int, chunk: int, bits: int) -> dict:
     import jax
 
     jax.config.update("jax_enable_x64", bits == 64)
+    cold_compiles()
     import jax.numpy as jnp
 
     import trajax as tj

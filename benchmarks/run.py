@@ -16,9 +16,11 @@ from . import (
     bench_streaming,
     report,
 )
+from ._common import cold_compiles
 
 
 def main(quick: bool = False, out=None) -> int:
+    cold_compiles()
     benches = (bench_simulate, bench_kernels, bench_fisher, bench_stderr, bench_streaming, bench_main_job)
     for bench in benches:
         bench.main(quick=quick, out=out)
