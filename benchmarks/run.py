@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from . import (
+    bench_dynamax,
     bench_fisher,
     bench_kernels,
     bench_main_job,
@@ -21,7 +22,9 @@ from ._common import cold_compiles
 
 def main(quick: bool = False, out=None) -> int:
     cold_compiles()
-    benches = (bench_simulate, bench_kernels, bench_fisher, bench_stderr, bench_streaming, bench_main_job)
+    benches = (
+        bench_simulate, bench_kernels, bench_fisher, bench_stderr, bench_streaming, bench_dynamax, bench_main_job,
+    )  # fmt: skip
     for bench in benches:
         bench.main(quick=quick, out=out)
     if not quick and out is None:
