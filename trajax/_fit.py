@@ -39,10 +39,6 @@ def _default_tol(dtype) -> float:
     return 1e-8 if jnp.finfo(dtype).bits == 64 else 1e-4
 
 
-def _mean_log_likelihood(model, theta, data):
-    return model.with_theta(theta).mean_log_likelihood(data)
-
-
 def _newton(value_grad_hess, u0, max_steps: int, tol: float):
     """Levenberg–Marquardt-damped Newton on the exact Hessian. Returns (u, steps, f(u), grad_inf).
 
@@ -104,15 +100,15 @@ def _fit(model, data, theta0, method: str, max_steps: int, tol: float):
     m, T = jax.tree.leaves(data)[0].shape[:2]
     if method in ("closed_form", "recursive"):
         theta = model.closed_form_mle(data) if method == "closed_form" else model.recursive_estimate(data)
-        mean_ll, grad = jax.value_and_grad(_mean_log_likelihood, argnums=1)(model, theta, data)
-        steps, grad_inf, opt_ok = jnp.asarray(0), jnp.max(jnp.abs(grad)), jnp.asarray(True)
+        value, grad = jax.value_and_grad(model.objective_value)(theta, data)
+        mean_ll, steps, grad_inf, opt_ok = -value, jnp.asarray(0), jnp.max(jnp.abs(grad)), jnp.asarray(True)
     else:
         u0 = model.to_unconstrained(theta0)
         if method == "newton":
             terms = lambda u: model.objective_terms(u, data)
             u, steps, value, grad_inf = _newton(terms, u0, max_steps, tol)
         else:
-            objective = lambda u: -_mean_log_likelihood(model, model.from_unconstrained(u), data)
+            objective = lambda u: model.objective_value(model.from_unconstrained(u), data)
             u, steps, value, grad_inf = _lbfgs(objective, u0, max_steps, tol)
         theta = model.canonical_theta(model.from_unconstrained(u))
         mean_ll, opt_ok = -value, grad_inf <= tol

@@ -152,7 +152,7 @@ class AbstractModel(eqx.Module):
         models with structure override it with a fused closed form."""
 
         def f(v):
-            return -self.with_theta(self.from_unconstrained(v)).mean_log_likelihood(data)
+            return self.objective_value(self.from_unconstrained(v), data)
 
         value, grad = jax.value_and_grad(f)(u)
         return value, grad, jax.hessian(f)(u)
@@ -193,11 +193,18 @@ class AbstractModel(eqx.Module):
         stats = self.initial_statistics(data)
         if stats is None:
             return self.theta
+        return self.start_from_statistics(
+            stats, lambda candidates: jax.vmap(lambda theta: self.objective_value(theta, data))(candidates)
+        )
+
+    def start_from_statistics(self, stats: PyTree, objective_values) -> Float[Array, " p"]:
+        """The start from summed `initial_statistics`: `initial_theta_from_statistics`, or of
+        several `initial_candidates_from_statistics` the one whose `objective_values(candidates)`
+        (a (k,) array; however the caller sums the objective over the data) is lowest."""
         candidates = self.initial_candidates_from_statistics(stats)
         if candidates is None:
             return self.initial_theta_from_statistics(stats)
-        values = jax.vmap(lambda theta: self.objective_value(theta, data))(candidates)
-        return best_candidate(candidates, values)
+        return best_candidate(candidates, objective_values(candidates))
 
     def objective_value(self, theta: Float[Array, " p"], data: PyTree) -> Float[Array, ""]:
         """The fit's objective at θ: the mean negative log-likelihood per transition of data."""

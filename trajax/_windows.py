@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ._fit import NEWTON_MAX_PARAMS, _check_options, _newton, resolve_tol
-from ._model import AbstractModel, best_candidate
+from ._model import AbstractModel
 from ._simulate import trajectory_shapes
 
 __all__ = ["WindowPlan", "plan_windows", "fit_prefix"]
@@ -127,14 +127,14 @@ def fit_prefix(model: AbstractModel, data, m, T, plan: WindowPlan, r: int):
     if plan.init == "model":
         theta0 = model.theta
     else:
+
+        def objective_values(candidates):
+            # Σ over windows of count × window mean = each candidate's total objective on the prefix
+            values = lambda w: jax.vmap(lambda theta: model.objective_value(theta, w))(candidates)
+            return windows(lambda w, count: count * values(w))
+
         stats = windows(lambda w, _: model.initial_statistics(w))
-        candidates = model.initial_candidates_from_statistics(stats)
-        if candidates is None:
-            theta0 = model.initial_theta_from_statistics(stats)
-        else:  # Σ over windows of count × window mean = the prefix's total objective
-            value = lambda w, count: count * jax.vmap(lambda th: model.objective_value(th, w))(candidates)
-            values = windows(value)
-            theta0 = best_candidate(candidates, values)
+        theta0 = model.start_from_statistics(stats, objective_values)
     n = (m * (T - 1)).astype(theta0.dtype)
 
     def terms(u):
