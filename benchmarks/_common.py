@@ -56,6 +56,14 @@ def write_result(name: str, record: dict, out_dir=None) -> Path:
     return path
 
 
+def compile_timed(fn, *args):
+    """(AOT executable of `jax.jit(fn)` for `args`, seconds spent lowering and compiling it),
+    timed as sweeps time their programs (`trajax._sweep._compile_timed`)."""
+    from trajax._sweep import _compile_timed
+
+    return _compile_timed(jax.jit(fn), *args)
+
+
 def cold_compiles() -> None:
     """Benchmarks time compilation from scratch: JAX's persistent compilation cache (which
     JAX_COMPILATION_CACHE_DIR would enable) is switched off for this process."""

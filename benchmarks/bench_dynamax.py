@@ -25,16 +25,10 @@ import jax.numpy as jnp  # noqa: E402
 
 import trajax as tj  # noqa: E402
 
-from ._common import best_of, run_cli, write_result  # noqa: E402
+from ._common import best_of, compile_timed, run_cli, write_result  # noqa: E402
 
 P = np.array([[0.8, 0.1, 0.1], [0.2, 0.5, 0.3], [0.3, 0.3, 0.4]])
 INITIAL = np.array([0.5, 0.3, 0.2])
-
-
-def _timed_compile(fn, *args):
-    start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    return compiled, time.perf_counter() - start
 
 
 def main(quick: bool = False, out=None):
@@ -52,7 +46,7 @@ def main(quick: bool = False, out=None):
 
     key = jax.random.key(0)
     model = tj.MarkovChain(P=P, initial=INITIAL)
-    simulate, sim_compile_s = _timed_compile(lambda k: tj.simulate(model, k, m, T), key)
+    simulate, sim_compile_s = compile_timed(lambda k: tj.simulate(model, k, m, T), key)
     sim_s, _ = best_of(lambda: simulate(key))
 
     hmm = CategoricalHMM(K, 1, K, initial_probs_concentration=1.0, transition_matrix_concentration=1.0)
@@ -65,11 +59,11 @@ def main(quick: bool = False, out=None):
     )
     props.emissions.probs.trainable = False
     sample = lambda k: jax.vmap(lambda kk: hmm.sample(params, kk, T)[1])(jax.random.split(k, m))
-    dyn_sample, dyn_sim_compile_s = _timed_compile(sample, key)
+    dyn_sample, dyn_sim_compile_s = compile_timed(sample, key)
     dyn_sim_s, emissions = best_of(lambda: dyn_sample(key))
     states = emissions[..., 0].astype(jnp.int32)  # (m, T): the chain's trajectories
 
-    fit, fit_compile_s = _timed_compile(lambda d: model.with_theta(tj.fit(model, d).theta).P, states)
+    fit, fit_compile_s = compile_timed(lambda d: model.with_theta(tj.fit(model, d).theta).P, states)
     fit_s, P_trajax = best_of(lambda: fit(states))
 
     def dynamax_fit():  # fit_em jits its own steps; the start is uniform transitions

@@ -4,8 +4,6 @@ trajax autodiff against numerical differentiation of the same log-likelihood in 
 
 from __future__ import annotations
 
-import time
-
 import jax
 import numpy as np
 
@@ -15,7 +13,7 @@ import jax.numpy as jnp  # noqa: E402
 
 import trajax as tj  # noqa: E402
 
-from ._common import best_of, run_cli, write_result  # noqa: E402
+from ._common import best_of, compile_timed, run_cli, write_result  # noqa: E402
 
 NU = 5.0
 
@@ -30,10 +28,7 @@ def main(quick: bool = False, out=None):
     def total_log_likelihood(th):
         return jnp.sum(tj.log_likelihood(model.with_theta(th), data))
 
-    program = jax.jit(lambda th: -jax.hessian(total_log_likelihood)(th))
-    start = time.perf_counter()
-    compiled = program.lower(theta).compile()
-    compile_s = time.perf_counter() - start
+    compiled, compile_s = compile_timed(lambda th: -jax.hessian(total_log_likelihood)(th), theta)
     run_s, info = best_of(lambda: compiled(theta))
     # the model's fused closed-form Hessian (what Newton and the standard-error path use)
     n = m * (T - 1)

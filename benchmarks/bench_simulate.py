@@ -7,8 +7,6 @@ trajectories, given that noise); for NumPy the normals alone (one draw of all of
 
 from __future__ import annotations
 
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,7 +15,7 @@ import trajax as tj
 from trajax._models import _linear
 from trajax._simulate import cast
 
-from ._common import best_of, run_cli, write_result
+from ._common import best_of, compile_timed, run_cli, write_result
 
 
 def main(quick: bool = False, out=None):
@@ -26,10 +24,7 @@ def main(quick: bool = False, out=None):
     model = tj.LinearSystem(A=jnp.asarray(A), noise=tj.noise.Gaussian(jnp.float32(1.0)))
     key = jax.random.key(0)
 
-    program = jax.jit(lambda k: tj.simulate(model, k, m, T, dtype=jnp.float32))
-    start = time.perf_counter()
-    compiled = program.lower(key).compile()
-    compile_s = time.perf_counter() - start
+    compiled, compile_s = compile_timed(lambda k: tj.simulate(model, k, m, T, dtype=jnp.float32), key)
     run_s, z = best_of(lambda: compiled(key))
     assert z.shape == (m, T, d) and z.dtype == jnp.float32
 

@@ -6,8 +6,6 @@ MLE variance, so to O(1/√T))."""
 
 from __future__ import annotations
 
-import time
-
 import jax
 import numpy as np
 
@@ -17,7 +15,7 @@ import jax.numpy as jnp  # noqa: E402
 
 import trajax as tj  # noqa: E402
 
-from ._common import best_of, run_cli, write_result  # noqa: E402
+from ._common import best_of, compile_timed, run_cli, write_result  # noqa: E402
 
 
 def trajax_standard_errors(data):
@@ -43,10 +41,7 @@ def main(quick: bool = False, out=None):
     data = tj.simulate(tj.LinearSystem(A=jnp.asarray(A)), jax.random.key(0), 1, T)
     series = np.asarray(data[0])
 
-    program = jax.jit(trajax_standard_errors)
-    start = time.perf_counter()
-    compiled = program.lower(data).compile()
-    compile_s = time.perf_counter() - start
+    compiled, compile_s = compile_timed(trajax_standard_errors, data)
     run_s, (theta, se) = best_of(lambda: compiled(data))
 
     def statsmodels_se():
