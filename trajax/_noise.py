@@ -94,10 +94,9 @@ class AbstractNoise(eqx.Module):
         return h / 3.0 * jnp.sum(weights * y)
 
     def location_fisher(self) -> Float[Array, ""]:
-        """σ_φ^{-2} = E[φ'(w)²], by quadrature of the autodiff score (families override with
+        """σ_φ^{-2} = E[φ'(w)²], by quadrature of `phi_derivatives` (families override with
         closed forms where they exist)."""
-        dlogp = jax.vmap(jax.grad(lambda w: self.log_prob(w)))
-        return self.expect(lambda x: dlogp(x) ** 2)
+        return self.expect(lambda x: self.phi_derivatives(x)[1] ** 2)
 
     def phi_derivatives(self, w: Float[Array, "..."]):
         """(φ(w), φ'(w), φ''(w)) elementwise, φ = −log p: the per-residual terms of Newton fits
