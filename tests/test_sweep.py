@@ -129,9 +129,9 @@ DEVICE_CONFIGS = {
     "lds_windows": '[model]\nname = "linear_system"\nA = [[0.6, 0.1], [0.0, 0.5]]\n'
     'noise = { family = "student_t", df = 5.0 }\n'
     "[sweep]\nm = [8, 32]\nT = [16]\nreplicates = 20\nseed = 1\n[run]\nbatch_size = 4\n",
-    # one program per cell (a model without Markov windows)
+    # one program per cell: the independent design (the GLM's nested sweeps now use windows too)
     "glm_per_cell": '[model]\nname = "sinusoidal_glm"\nA = [[0.5, 0.2], [-0.3, 0.4]]\n'
-    "[sweep]\nm = [8, 16]\nT = [12]\nreplicates = 10\nseed = 2\n[run]\nbatch_size = 4\n",
+    '[sweep]\nm = [8, 16]\nT = [12]\nreplicates = 10\nseed = 2\ndesign = "independent"\n[run]\nbatch_size = 4\n',
 }
 
 
@@ -146,6 +146,9 @@ def test_results_identical_with_one_and_two_devices(name, tmp_path):
         assert run.returncode == 0, run.stderr
         summary = json.loads((out / "summary.json").read_text())
         assert summary["device"]["num_local_devices"] == n
+        # which path ran: nested windows compile 2 programs at the first cell, per-cell 1 per cell
+        expected = [2, 0] if name == "lds_windows" else [1, 1]
+        assert [int(t["compilations"]) for t in summary["timings"]["cells"]] == expected
         outputs[n] = (out / "cells.csv").read_text()
     assert outputs[1] == outputs[2]
 
