@@ -4,8 +4,8 @@ the Fisher information (see README.md)."""
 from . import noise as noise
 from ._fisher import cramer_rao as cramer_rao
 from ._fisher import fisher_information as fisher_information
-from ._fit import FitResult as FitResult
 from ._fit import fit as fit
+from ._fit import fit_streaming as fit_streaming
 from ._hellinger import hellinger as hellinger
 from ._likelihood import log_likelihood as log_likelihood
 from ._likelihood import ravel as ravel
@@ -19,8 +19,9 @@ from ._models import MarkovChainMixture as MarkovChainMixture
 from ._models import MixedLinearRegression as MixedLinearRegression
 from ._models import SinusoidalGLM as SinusoidalGLM
 from ._models import TwoStateChain as TwoStateChain
+from ._results import RESULTS as RESULTS
+from ._results import FitResult as FitResult
 from ._simulate import simulate as simulate
-from ._streaming import fit_streaming as fit_streaming
 from ._sweep import SweepResult as SweepResult
 from ._sweep import sweep as sweep
 

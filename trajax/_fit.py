@@ -1,131 +1,94 @@
-"""fit: maximum-likelihood estimation from all trajectories jointly.
+"""fit and fit_streaming: the public maximum-likelihood estimators.
 
-Closed forms where the model has one (transition counts, least squares); otherwise a damped
-Newton method (Levenberg–Marquardt on the exact Hessian, for small p) or optax L-BFGS, both
-in the model's unconstrained coordinates, from the model's starting point (least squares where
-it exists). Every path is jit- and vmap-compatible and reports `converged` instead of raising.
+Both validate their arguments, pick a data source (`_sources.py`) and call THE estimator
+(`_estimate.estimate`): closed forms where the model has one (transition counts, least
+squares); otherwise damped Newton (Levenberg–Marquardt on the exact Hessian, p ≤ 64) or optax
+L-BFGS, in the model's unconstrained coordinates, from a data-driven start. Every path is jit-
+and vmap-compatible and reports why it stopped in `FitResult.result` instead of raising.
 """
 
 from __future__ import annotations
+
+import difflib
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from jaxtyping import Array, Bool, Float, Int, PyTree
+from jaxtyping import PRNGKeyArray, PyTree
 
+from ._checks import check_int
+from ._estimate import Plan, estimate, resolve_method
+from ._keys import check_key
 from ._likelihood import check_data
 from ._model import AbstractModel
+from ._results import FitResult
+from ._simulate import trajectory_shapes
+from ._sources import Chunks, Whole
 
-__all__ = ["fit", "FitResult"]
+__all__ = ["fit", "fit_streaming", "FitResult", "check_fit_options", "make_plan"]
 
 METHODS = ("auto", "closed_form", "newton", "lbfgs", "recursive")
-NEWTON_MAX_PARAMS = 64
+FIT_OPTIONS = ("method", "init", "max_steps", "tol")
 
 
-class FitResult(eqx.Module):
-    """Result of `fit`. Under `jax.vmap` every field gains the replicate axis."""
-
-    model: AbstractModel  # the fitted model (θ = `theta`)
-    theta: Float[Array, " p"]  # θ̂, natural coordinates
-    log_likelihood: Float[Array, ""]  # Σ over trajectories of log p_θ̂(z_i)
-    grad_norm: Float[Array, ""]  # ‖∇ mean per-transition log-lik‖_∞ at θ̂ (optimiser coordinates)
-    num_steps: Int[Array, ""]  # optimiser iterations (0 for a closed form)
-    converged: Bool[Array, ""]  # True iff the optimiser met its tolerance and θ̂ is finite
-
-
-def _default_tol(dtype) -> float:
-    return 1e-8 if jnp.finfo(dtype).bits == 64 else 1e-4
-
-
-def _newton(value_grad_hess, u0, max_steps: int, tol: float):
-    """Levenberg–Marquardt-damped Newton on the exact Hessian. Returns (u, steps, f(u), grad_inf).
-
-    The terms at u0 are evaluated by the loop's first pass (which takes no step), so the
-    program holds one copy of `value_grad_hess`: half the code to compile."""
-    eye = jnp.eye(u0.shape[0], dtype=u0.dtype)
-
-    def cond(state):
-        _, _, g, _, lam, step = state
-        return (step == 0) | ((step <= max_steps) & (jnp.max(jnp.abs(g)) > tol) & (lam < 1e10))
-
-    def body(state):
-        u, f, g, H, lam, step = state
-        first = step == 0
-        direction = -jnp.linalg.solve(H + lam * eye, g)
-        u_new = jnp.where(first, u, u + direction)
-        f_new, g_new, H_new = value_grad_hess(u_new)
-        # near the optimum f is flat to rounding: a step that leaves f equal up to a few ulps but
-        # shrinks the gradient is progress too (otherwise batched runs can stall at ‖g‖ ≈ tol)
-        flat = f_new <= f + 16 * jnp.finfo(f.dtype).eps * jnp.abs(f)
-        smaller = jnp.max(jnp.abs(g_new)) < jnp.max(jnp.abs(g))
-        ok = jnp.isfinite(f_new) & jnp.all(jnp.isfinite(g_new)) & ((f_new <= f) | (flat & smaller))
-        ok = first | ok
-        keep = lambda new, old: jnp.where(ok, new, old)
-        lam = jnp.where(first, lam, jnp.where(ok, jnp.maximum(lam * 0.1, 1e-12), lam * 10.0))
-        return (keep(u_new, u), keep(f_new, f), keep(g_new, g), keep(H_new, H), lam, step + 1)
-
-    inf = jnp.asarray(jnp.inf, u0.dtype)
-    state = (u0, inf, jnp.zeros_like(u0), eye, jnp.asarray(1e-6, u0.dtype), jnp.asarray(0))
-    u, f, g, _, _, steps = jax.lax.while_loop(cond, body, state)
-    return u, steps - 1, f, jnp.max(jnp.abs(g))
+def check_fit_options(options: dict | None, name: str = "fit_options") -> dict:
+    """Rejects unknown keys of a fit-options dict (with a did-you-mean hint) and bad values."""
+    options = dict(options or {})
+    for key in options:
+        if key not in FIT_OPTIONS:
+            close = difflib.get_close_matches(str(key), FIT_OPTIONS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"{name}: unknown option {key!r}{hint}; expected some of {FIT_OPTIONS}")
+    _check_method(options.get("method", "auto"))
+    check_int(options.get("max_steps", 100), "max_steps")
+    resolve_tol(options.get("tol"))
+    return options
 
 
-def _lbfgs(objective, u0, max_steps: int, tol: float, memory_size: int = 10):
-    """optax L-BFGS with a zoom line search. Returns (u, steps, f(u), grad_inf)."""
-    solver = optax.lbfgs(memory_size=memory_size)
-    value_and_grad = optax.value_and_grad_from_state(objective)
+def _check_method(method) -> None:
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
 
-    def cond(carry):
-        _, state, step = carry
-        g = optax.tree_utils.tree_get(state, "grad")
-        return (step < max_steps) & ((step == 0) | (jnp.max(jnp.abs(g)) > tol))
 
-    def body(carry):
-        u, state, step = carry
-        value, grad = value_and_grad(u, state=state)
-        updates, state = solver.update(grad, state, u, value=value, grad=grad, value_fn=objective)
-        return optax.apply_updates(u, updates), state, step + 1
+def resolve_tol(tol) -> float | None:
+    """`tol` as a float if positive; None (the dtype's default) stays None."""
+    if tol is None:
+        return None
+    if isinstance(tol, bool) or not isinstance(tol, int | float | np.floating | np.integer) or not tol > 0:
+        raise ValueError(f"tol: expected a positive tolerance, got {tol!r}")
+    return float(tol)
 
-    # optax's L-BFGS mixes int32 and int64 internally: allow standard promotion around it
-    with jax.numpy_dtype_promotion("standard"):
-        u, state, steps = jax.lax.while_loop(cond, body, (u0, solver.init(u0), jnp.asarray(0)))
-        value, grad = value_and_grad(u, state=state)
-    return u, steps, value, jnp.max(jnp.abs(grad))
+
+def _init_kind(model: AbstractModel, init):
+    """("data" | "model" | "given", θ₀ array or None) from the user's `init`."""
+    if init is None:
+        return "data", None
+    if isinstance(init, str):
+        if init != "model":
+            raise ValueError(f"init: expected None, 'model' or a θ array, got {init!r}")
+        return "model", None
+    theta0 = jnp.asarray(init, model.theta.dtype)
+    if theta0.shape != model.theta.shape:
+        raise ValueError(f"init: expected shape {model.theta.shape}, got {theta0.shape}")
+    return "given", theta0
+
+
+def make_plan(
+    model: AbstractModel, example, *, method="auto", init=None, max_steps=100, tol=None, whole=True
+):
+    """(Plan, θ₀ or None) for fitting `model` to data like `example`, with fit's errors."""
+    _check_method(method)
+    max_steps = check_int(max_steps, "max_steps")
+    tol = resolve_tol(tol)
+    kind, theta0 = _init_kind(model, init)
+    chosen = resolve_method(model, method, example, whole=whole)
+    return Plan.make(model, chosen, kind, max_steps, tol), theta0
 
 
 @eqx.filter_jit
-def _fit(model, data, theta0, method: str, max_steps: int, tol: float):
-    m, T = jax.tree.leaves(data)[0].shape[:2]
-    if method in ("closed_form", "recursive"):
-        theta = model.closed_form_mle(data) if method == "closed_form" else model.recursive_estimate(data)
-        value, grad = jax.value_and_grad(model.objective_value)(theta, data)
-        mean_ll, steps, grad_inf, opt_ok = -value, jnp.asarray(0), jnp.max(jnp.abs(grad)), jnp.asarray(True)
-    else:
-        u0 = model.to_unconstrained(theta0)
-        if method == "newton":
-            terms = lambda u: model.objective_terms(u, data)
-            u, steps, value, grad_inf = _newton(terms, u0, max_steps, tol)
-        else:
-            objective = lambda u: model.objective_value(model.from_unconstrained(u), data)
-            u, steps, value, grad_inf = _lbfgs(objective, u0, max_steps, tol)
-        theta = model.canonical_theta(model.from_unconstrained(u))
-        mean_ll, opt_ok = -value, grad_inf <= tol
-    return make_result(model, theta, mean_ll * (m * (T - 1)), grad_inf, steps, opt_ok)
-
-
-def make_result(model, theta, log_likelihood, grad_inf, steps, optimiser_ok) -> FitResult:
-    """A FitResult; `converged` also requires θ̂ and the log-likelihood to be finite."""
-    finite = jnp.all(jnp.isfinite(theta)) & jnp.isfinite(log_likelihood)
-    return FitResult(
-        model=model.with_theta(theta),
-        theta=theta,
-        log_likelihood=log_likelihood,
-        grad_norm=grad_inf,
-        num_steps=steps,
-        converged=optimiser_ok & finite,
-    )
+def _fit(model, data, theta0, plan: Plan):
+    return estimate(model, Whole(data), plan, theta0)
 
 
 def fit(
@@ -137,83 +100,101 @@ def fit(
     max_steps: int = 100,
     tol: float | None = None,
 ) -> FitResult:
-    """Maximum-likelihood estimate of θ from all trajectories in `data` jointly.
+    """Maximum-likelihood estimate of θ from all trajectories in `data` jointly:
+    θ̂ = argmax Σ_i log p_θ(z_i), each term conditional on the trajectory's first state.
 
     Args:
         model: supplies the model kind and its fixed settings (noise, features, ...). Its θ is
             ignored unless `init="model"`.
-        data: leaves with leading axes (m, T), e.g. from `simulate`.
+        data: leaves with leading axes (m, T), e.g. from `simulate`. Leaves whose dtype differs
+            from the model's (float32 data for a float64 model, integer arrays loaded from disk)
+            are cast to it; non-integral values for a discrete model are refused.
         method: "auto" (closed form if the model has one, else Newton for p <= 64, else
             L-BFGS), "closed_form", "newton", "lbfgs", or "recursive" (models with a
             `recursive_estimate`, e.g. MixedLinearRegression).
-        init: starting θ for iterative methods: None (the model's `initial_theta(data)`, e.g.
-            least squares), "model" (the model's own θ) or a (p,) array.
+        init: starting θ of iterative methods: None (data-driven: the model's least-squares
+            statistics or its `initial_theta`; for a model with neither, the origin of its
+            optimiser coordinates, never its own θ), "model" (the model's own θ) or a (p,) array.
         max_steps: iteration cap of iterative methods.
-        tol: convergence threshold on ‖∇ mean per-transition negative log-likelihood‖_∞ in the
-            optimiser's coordinates (default 1e-8 in float64, 1e-4 in float32).
+        tol: the gradient test ‖∇ mean per-transition negative log-likelihood‖_∞ ≤ tol in the
+            optimiser's coordinates (default 1e-8 in float64, 1e-4 in float32). A fit whose
+            objective can no longer decrease beyond rounding with a step below eps^(2/3) is
+            successful too (non-smooth likelihoods such as Laplace).
 
     Returns:
-        A `FitResult`. Works under `jax.jit` and `jax.vmap` over a leading replicate axis of
-        `data`; non-convergence is reported in `converged`, never raised.
+        A `FitResult`; `result` says why the fit stopped (`tj.RESULTS`), `converged` is
+        `result == RESULTS.successful`. Works under `jax.jit` and `jax.vmap` over a leading
+        replicate axis of `data`; failures are reported, never raised.
 
     Example:
         >>> import jax, jax.numpy as jnp, trajax as tj
         >>> true = tj.MarkovChain(P=jnp.array([[0.9, 0.1], [0.3, 0.7]]))
         >>> data = tj.simulate(true, jax.random.key(0), 100, 50)
-        >>> tj.fit(true, data).theta.shape
-        (2,)
+        >>> res = tj.fit(true, data)
+        >>> res.theta.shape, bool(res.converged)
+        ((2,), True)
     """
-    _check_options(method, max_steps)
     data = check_data(model, data)
     return fit_unchecked(model, data, method=method, init=init, max_steps=max_steps, tol=tol)
 
 
-def _check_options(method, max_steps) -> None:
-    if method not in METHODS:
-        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-        raise ValueError(f"max_steps: expected a positive integer, got {max_steps!r}")
-
-
 def fit_unchecked(model, data, *, method="auto", init=None, max_steps=100, tol=None) -> FitResult:
     """`fit` without the NaN/inf guard on `data`, for data the engine simulated itself (sweeps):
-    non-finite data (an explosive model, say) then give a fit with `converged=False`, counted
-    as failed, instead of an error that would stop the whole sweep."""
-    _check_options(method, max_steps)
-    has_closed_form = jax.eval_shape(model.closed_form_mle, data) is not None
-    if method == "recursive" and not hasattr(model, "recursive_estimate"):
-        raise ValueError(f"method: 'recursive' is not available for {type(model).__name__}")
-    if method == "closed_form" and not has_closed_form:
-        raise ValueError(f"method: {type(model).__name__} has no closed-form MLE for this noise")
-    if method == "auto":
-        if has_closed_form:
-            method = "closed_form"
-        else:
-            method = "newton" if model.num_params <= NEWTON_MAX_PARAMS else "lbfgs"
-    tol = resolve_tol(model, tol)
-    theta0 = _initial_theta(model, data, init, method)
-    return _fit(model, data, theta0, method, max_steps, tol)
+    non-finite data (an explosive model, say) then give `RESULTS.nonfinite`, counted as such,
+    instead of an error that would stop the whole sweep."""
+    plan, theta0 = make_plan(model, data, method=method, init=init, max_steps=max_steps, tol=tol)
+    return _fit(model, data, theta0, plan)
 
 
-def resolve_tol(model, tol) -> float:
-    """The gradient tolerance: `tol` if positive, the dtype's default if None."""
-    if tol is None:
-        return _default_tol(model.theta.dtype)
-    if isinstance(tol, bool) or not isinstance(tol, int | float | np.floating | np.integer) or not tol > 0:
-        raise ValueError(f"tol: expected a positive tolerance, got {tol!r}")
-    return float(tol)
+@eqx.filter_jit
+def _fit_streaming(model, key, theta0, plan: Plan, num_chunks: int, chunk_size: int, num_steps: int):
+    return estimate(model, Chunks(model, key, num_chunks, chunk_size, num_steps), plan, theta0)
 
 
-def _initial_theta(model, data, init, method):
-    if method in ("closed_form", "recursive"):
-        return model.theta
-    if init is None:
-        return model.initial_theta(data)
-    if isinstance(init, str):
-        if init != "model":
-            raise ValueError(f"init: expected None, 'model' or a θ array, got {init!r}")
-        return model.theta
-    theta0 = jnp.asarray(init, model.theta.dtype)
-    if theta0.shape != model.theta.shape:
-        raise ValueError(f"init: expected shape {model.theta.shape}, got {theta0.shape}")
-    return theta0
+def fit_streaming(
+    model: AbstractModel,
+    key: PRNGKeyArray,
+    num_trajectories: int,
+    num_steps: int,
+    *,
+    chunk_size: int,
+    method: str = "auto",
+    init=None,
+    max_steps: int = 100,
+    tol: float | None = None,
+) -> FitResult:
+    """`fit(model, simulate(model, key, m, T))` without ever holding the data: trajectories are
+    simulated `chunk_size` at a time (which must divide `num_trajectories`) from the keys
+    `simulate` uses, and every sum the estimator needs (sufficient statistics, least-squares
+    statistics, Newton's terms) is accumulated over chunks; peak memory is one chunk's.
+
+    The estimator, "auto" policy and start are those of `fit`, so the two agree up to rounding
+    (summation order). One exception: a model whose start is its own `initial_theta(data)`
+    (not additive statistics) starts from the first chunk's.
+
+    Example:
+        >>> import jax, trajax as tj
+        >>> chain = tj.TwoStateChain(theta=0.8)
+        >>> res = tj.fit_streaming(chain, jax.random.key(0), 10_000, 100, chunk_size=1000)
+        >>> bool(res.converged)
+        True
+    """
+    key = check_key(key)
+    m = check_int(num_trajectories, "num_trajectories")
+    T = check_int(num_steps, "num_steps", 2)
+    chunk = check_int(chunk_size, "chunk_size")
+    if m % chunk:
+        raise ValueError(f"chunk_size: expected a divisor of num_trajectories={m}, got {chunk}")
+    example = _example(model, T)
+    plan, theta0 = make_plan(
+        model, example, method=method, init=init, max_steps=max_steps, tol=tol, whole=False
+    )
+    if plan.method == "recursive":
+        raise ValueError("method: 'recursive' needs whole data; use fit")
+    return _fit_streaming(model, key, theta0, plan, m // chunk, chunk, T)
+
+
+def _example(model, num_steps: int):
+    """Zeros shaped like data of 2 trajectories × `num_steps` states (for eval_shape probes)."""
+    shapes = trajectory_shapes(model, num_steps)
+    return jax.tree.map(lambda s: jnp.zeros((2, *s.shape), s.dtype), shapes)

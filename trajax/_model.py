@@ -37,12 +37,38 @@ def best_candidate(candidates: Float[Array, "k p"], values: Float[Array, " k"]) 
     return candidates[jnp.argmin(jnp.where(jnp.isnan(values), jnp.inf, values))]
 
 
+def _defines(cls, names: tuple[str, ...]) -> bool:
+    """Whether `cls` overrides every one of the base's methods (or class variables) `names`."""
+    return all(getattr(cls, n) is not getattr(AbstractModel, n) for n in names)
+
+
+# What a model must give, each in either of its forms: {what: (form, ...)}, a form a tuple of names.
+_REQUIRED = {
+    "parameters": (("parameters",), ("theta", "with_theta")),
+    "a sampler": (("sample_trajectory",), ("initial_state", "transition")),
+    "a likelihood": (("trajectory_log_likelihood",), ("transition_log_prob",)),
+}
+
+
 def _prefix(tree, start: int | None, stop: int | None):
     return jax.tree.map(lambda x: x[start:stop], tree)
 
 
 class AbstractModel(eqx.Module):
-    """Base class of trajax models. See the module docstring for what a subclass provides."""
+    """Base class of trajax models. See the module docstring for what a subclass provides.
+
+    A class missing its parameters, its sampler or its likelihood is refused when it is
+    instantiated, with a `TypeError` naming what to define.
+    """
+
+    def __check_init__(self):
+        cls = type(self)
+        missing = [what for what, forms in _REQUIRED.items() if not any(_defines(cls, f) for f in forms)]
+        if missing:
+            needs = "; ".join(
+                f"{what}: define {' or '.join(' and '.join(f) for f in _REQUIRED[what])}" for what in missing
+            )
+            raise TypeError(f"{cls.__name__} is not a complete trajax model: {needs}")
 
     parameters: ClassVar[tuple[str, ...]] = ()
     # True when the model is first-order Markov with the same transition law at every t, so the
@@ -188,14 +214,26 @@ class AbstractModel(eqx.Module):
         return theta
 
     def initial_theta(self, data: PyTree) -> Float[Array, " p"]:
-        """Starting point for iterative fits (default: from `initial_statistics` when the model
-        has them, else this model's θ)."""
+        """Starting point for iterative fits. Default: from `initial_statistics` when the model
+        has them, else `generic_start()`; never the model's own θ (in a sweep, the truth).
+        Override it for a data-driven start that is not additive statistics."""
         stats = self.initial_statistics(data)
         if stats is None:
-            return self.theta
+            return self.generic_start()
         return self.start_from_statistics(
             stats, lambda candidates: jax.vmap(lambda theta: self.objective_value(theta, data))(candidates)
         )
+
+    def generic_start(self) -> Float[Array, " p"]:
+        """The start of models without a data-driven one: the origin of the optimiser's
+        coordinates, θ₀ = from_unconstrained(0) (θ₀ = 0 for identity coordinates, ½ for a
+        logit-coordinate probability)."""
+        return self.from_unconstrained(jnp.zeros_like(self.to_unconstrained(self.theta)))
+
+    def recursive_estimate(self, data: PyTree) -> Float[Array, " p"]:
+        """A recursive (online) estimate of θ from data, for `fit(..., method="recursive")`
+        (optional; e.g. MixedLinearRegression)."""
+        raise NotImplementedError(f"{type(self).__name__} has no recursive estimator")
 
     def start_from_statistics(self, stats: PyTree, objective_values) -> Float[Array, " p"]:
         """The start from summed `initial_statistics`: `initial_theta_from_statistics`, or of

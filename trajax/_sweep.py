@@ -39,12 +39,12 @@ from jax.sharding import PartitionSpec as P
 
 from ._checks import check_int
 from ._fisher import exact_fishers, fisher_information
-from ._fit import fit_unchecked
+from ._fit import check_fit_options, fit_streaming, fit_unchecked
 from ._keys import check_key
 from ._model import AbstractModel
 from ._simulate import simulate, trajectory_shapes
+from ._results import FAILURE_REASONS, failure_counts, result_code
 from ._stats import fit_slope, summarize_cell
-from ._streaming import fit_streaming
 from ._windows import fit_prefix, plan_windows
 
 __all__ = ["sweep", "SweepResult", "DESIGNS"]
@@ -53,6 +53,7 @@ DESIGNS = ("nested", "independent")
 CSV_COLUMNS = (
     "m", "T", "replicates", "converged", "failed", "mse", "mse_se", "theory", "ratio",
     "ratio_lo", "ratio_hi", "fisher_error", "fisher_error_se", "p",
+    *(f"failed_{reason}" for reason in FAILURE_REASONS),
 )  # fmt: skip
 
 
@@ -130,7 +131,7 @@ def stream_chunk(model, m, T, batch, max_bytes) -> int | None:
 
 def _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, batch, chunk=None):
     """A function of (one device's) replicate indices returning per-replicate
-    (‖Δ‖², m·ΔᵀI_TΔ, converged); replicates are vmapped `batch` at a time. With `chunk`, each
+    (‖Δ‖², m·ΔᵀI_TΔ, result code); replicates are vmapped `batch` at a time. With `chunk`, each
     replicate's trajectories are streamed `chunk` at a time (`fit_streaming`)."""
 
     def one(r):
@@ -138,9 +139,8 @@ def _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, 
         if chunk is None:
             result = fit_unchecked(model, simulate(model, key, m, T), **fit_options)
         else:
-            options = {k: v for k, v in fit_options.items() if k in ("max_steps", "tol")}
-            result = fit_streaming(model, key, m, T, chunk_size=chunk, **options)
-        return _replicate_errors(result.theta, result.converged, theta_star, info, m)
+            result = fit_streaming(model, key, m, T, chunk_size=chunk, **fit_options)
+        return _replicate_errors(result, theta_star, info, m)
 
     def sweep_cell(indices):
         return jax.lax.map(one, indices, batch_size=batch)
@@ -148,10 +148,11 @@ def _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, 
     return sweep_cell
 
 
-def _replicate_errors(theta, converged, theta_star, info, m):
-    """One replicate's (‖Δ‖², m·ΔᵀI_TΔ, converged), Δ = θ̂ − θ* (m a Python or traced int)."""
-    delta = theta - theta_star
-    return jnp.sum(delta**2), jnp.asarray(m, delta.dtype) * delta @ info @ delta, converged
+def _replicate_errors(result, theta_star, info, m):
+    """One replicate's (‖Δ‖², m·ΔᵀI_TΔ, result code), Δ = θ̂ − θ* (m a Python or traced int)."""
+    delta = result.theta - theta_star
+    stat = jnp.asarray(m, delta.dtype) * delta @ info @ delta
+    return jnp.sum(delta**2), stat, result_code(result.result)
 
 
 def _per_device(replicates, batch, num_devices) -> int:
@@ -200,7 +201,7 @@ def _gather(outs, replicates):
 def run_cell(
     model, theta_star, info, data_key, m, T, replicates, design, fit_options, batch, devices, chunk=None
 ):
-    """Runs one cell; returns (sq_err, fisher_stat, converged, compile_s, run_s).
+    """Runs one cell; returns (sq_err, fisher_stat, result codes, compile_s, run_s).
 
     The replicate axis is split into contiguous shards, one per device, each a multiple of
     `batch` (padded; the padding is dropped), by one `shard_map` program (`_over_replicas`).
@@ -260,8 +261,7 @@ class NestedCells:
         model, plan = self.model, self.plan
 
         def one(data, m, T, info):
-            theta, ok = fit_prefix(model, data, m, T, plan, r)
-            return _replicate_errors(theta, ok, model.theta, info, m)
+            return _replicate_errors(fit_prefix(model, data, m, T, plan, r), model.theta, info, m)
 
         def sweep_fit(data, m, T, info):
             return jax.lax.map(lambda d: one(d, m, T, info), data, batch_size=self.batch)
@@ -269,7 +269,7 @@ class NestedCells:
         return _over_replicas(sweep_fit, self.mesh, (P("replicas"), P(), P(), P()))
 
     def run(self, m: int, T: int, info):
-        """(sq_err, fisher_stat, converged, compile_s, run_s, compilations) of cell (m, T).
+        """(sq_err, fisher_stat, result codes, compile_s, run_s, compilations) of cell (m, T).
 
         The first cell compiles the fit program while the simulation runs (asynchronous
         dispatch), so its compile_s + run_s is its wall time, not the sum of both stages."""
@@ -366,7 +366,7 @@ def sweep(
         raise ValueError(f"design: expected one of {DESIGNS}, got {design!r}")
     batch = check_int(batch_size, "batch_size", 2)  # width 1 vmaps compile differently
     key = check_key(key)
-    fit_options = dict(fit_options or {})
+    fit_options = check_fit_options(fit_options)
     data_key, fisher_key = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
     resolved = {
         "model": describe_model(model),
@@ -422,14 +422,15 @@ def sweep(
             theory = float(np.trace(np.linalg.inv(np.asarray(info, np.float64)))) / mi
             chunk = None
             if nested is not None:
-                sq, stat, ok, compile_s, run_s, programs = nested.run(mi, Ti, info)
+                sq, stat, codes, compile_s, run_s, programs = nested.run(mi, Ti, info)
             else:
                 chunk = stream_chunk(model, mi, Ti, batch, max_cell_bytes)
-                sq, stat, ok, compile_s, run_s = run_cell(
+                sq, stat, codes, compile_s, run_s = run_cell(
                     model, theta_star, info, data_key, mi, Ti, R, design, fit_options, batch, devices, chunk
                 )
                 programs = 1
-            row = summarize_cell(mi, Ti, sq, stat, ok, theory, theta_star.shape[0])
+            row = summarize_cell(mi, Ti, sq, stat, codes == 0, theory, theta_star.shape[0])
+            row.update(failure_counts(codes))
             timing = {
                 "m": mi, "T": Ti, "compile_s": compile_s, "run_s": run_s, "stream_chunk": chunk or 0,
                 "compilations": programs,

@@ -110,12 +110,6 @@ class LinearSystem(AbstractModel):
         self.x0 = jnp.zeros(d, A.dtype) if x0 is None else as_float_array(x0, "x0", shape=(d,))
         self.dim = d
 
-    def initial_state(self, key):
-        return self.x0
-
-    def transition(self, key, z, t):
-        return matvec(self.A, z) + self.noise.sample(key, (self.dim,), z.dtype)
-
     def sample_trajectory(self, key, num_steps):
         """All T − 1 noise vectors are drawn at once (one vectorised draw instead of T small
         ones; far faster for rejection samplers such as Student-t), then the recursion is
@@ -234,12 +228,6 @@ class DependentRegression(AbstractModel):
         self.noise = _check_noise(Gaussian(jnp.ones((), coef.dtype)) if noise is None else noise)
         self.x0 = x0
         self.dim = d
-
-    def initial_state(self, key):
-        return self.x0
-
-    def transition(self, key, z, t):
-        return matvec(self.features(z), self.coef) + self.noise.sample(key, (self.dim,), z.dtype)
 
     def sample_trajectory(self, key, num_steps):
         """Noise drawn at once, recursion scanned (see `LinearSystem.sample_trajectory`)."""

@@ -1,0 +1,165 @@
+"""THE estimator: statistics → closed form, else start → Newton or L-BFGS → canonical θ → FitResult.
+
+Every fit goes through `estimate`, whatever its data source (`_sources.py`: whole data, windows
+of a nested simulation, re-simulated chunks), so `fit`, `fit_streaming` and the sweeps share one
+"auto" policy, one start rule and one result shape. The static choices live in a `Plan`.
+
+The start of an iterative fit (`init=None`), in this order:
+
+1. summed `initial_statistics` (least squares for linear systems, dependent regression and the
+   GLM; several `initial_candidates_from_statistics`: the best on the data wins), over every
+   piece of the source;
+2. the model's own `initial_theta(data)` when its class overrides it (the mixture's spread start,
+   the attention model, mixed regression): whole data only; a streamed fit uses the first chunk;
+3. otherwise the generic start: the origin of the optimiser's coordinates,
+   θ₀ = `from_unconstrained(0)` (0 for identity coordinates, ½ for a logit-coordinate
+   probability). Never the model's own θ, which in a sweep is the truth θ*.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from ._model import AbstractModel
+from ._results import RESULTS, FitResult
+from ._solvers import LBFGS, Newton, default_tol, default_xtol
+from ._sources import AbstractSource, Chunks, Whole
+
+__all__ = ["Plan", "estimate", "resolve_method", "describe_start", "NEWTON_MAX_PARAMS"]
+
+NEWTON_MAX_PARAMS = 64
+ITERATIVE = ("newton", "lbfgs")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The static choices of one fit."""
+
+    method: str  # "closed_form", "recursive", "newton" or "lbfgs" ("auto" already resolved)
+    init: str  # "data" (the start rule above), "model" (the model's θ) or "given" (an array)
+    max_steps: int
+    tol: float  # gradient test on ‖∇ mean per-transition negative log-likelihood‖_∞
+    xtol: float  # step size of the stalled-objective test (relative to 1 + ‖u‖_∞)
+
+    @classmethod
+    def make(cls, model: AbstractModel, method: str, init: str, max_steps: int, tol: float | None):
+        dtype = model.theta.dtype
+        tol = default_tol(dtype) if tol is None else tol
+        return cls(method, init, max_steps, tol, default_xtol(dtype))
+
+    def solver(self):
+        if self.method == "newton":
+            return Newton(self.max_steps, self.tol, self.xtol)
+        return LBFGS(self.max_steps, self.tol, self.xtol)
+
+
+def has_statistics(model: AbstractModel, example) -> bool:
+    """Whether the model gives additive sufficient statistics for data like `example`."""
+    return jax.eval_shape(model.sufficient_statistics, example) is not None
+
+
+def has_initial_statistics(model: AbstractModel, example) -> bool:
+    """Whether the model gives additive initial (least-squares) statistics."""
+    return jax.eval_shape(model.initial_statistics, example) is not None
+
+
+def overrides(model: AbstractModel, hook: str) -> bool:
+    """Whether the model's class overrides the base's optional `hook`."""
+    return getattr(type(model), hook) is not getattr(AbstractModel, hook)
+
+
+def resolve_method(model: AbstractModel, method: str, example, whole: bool = True) -> str:
+    """The one "auto" policy: a closed form when the model has one (sufficient statistics, or an
+    overridden `closed_form_mle` on whole data), else Newton for p ≤ 64, else L-BFGS."""
+    closed = has_statistics(model, example) or (whole and overrides(model, "closed_form_mle"))
+    if method == "auto":
+        if closed:
+            return "closed_form"
+        return "newton" if model.num_params <= NEWTON_MAX_PARAMS else "lbfgs"
+    if method == "closed_form" and not closed:
+        raise ValueError(f"method: {type(model).__name__} has no closed-form MLE for this noise")
+    if method == "recursive" and not (whole and overrides(model, "recursive_estimate")):
+        raise ValueError(f"method: 'recursive' is not available for {type(model).__name__}")
+    return method
+
+
+def describe_start(model: AbstractModel, plan: Plan, example) -> str:
+    """Where an iterative fit starts, in words (recorded in a sweep's summary.json)."""
+    if plan.method not in ITERATIVE:
+        return f"none ({plan.method})"
+    if plan.init == "model":
+        return "the model's own θ (init='model'): in a sweep, the truth θ*"
+    if plan.init == "given":
+        return "the θ given as init"
+    if has_initial_statistics(model, example):
+        return "data-driven: initial_statistics (e.g. least squares)"
+    if overrides(model, "initial_theta"):
+        return "data-driven: the model's initial_theta"
+    return "generic: the origin of the optimiser's coordinates, from_unconstrained(0)"
+
+
+def start(model: AbstractModel, source: AbstractSource, plan: Plan, given) -> Float[Array, " p"]:
+    """θ₀ by the start rule of the module docstring."""
+    if plan.init == "model":
+        return model.theta
+    if plan.init == "given":
+        return given
+    if has_initial_statistics(model, source.example()):
+
+        def objective_values(candidates):
+            one = lambda d: jax.vmap(lambda theta: model.objective_value(theta, d))(candidates)
+            return source.mean(one)
+
+        return model.start_from_statistics(source.total(model.initial_statistics), objective_values)
+    if overrides(model, "initial_theta"):
+        if isinstance(source, Whole):
+            return model.initial_theta(source.data)
+        if isinstance(source, Chunks):
+            return model.initial_theta(source.chunk(0))
+        raise ValueError(f"init: {type(model).__name__}'s initial_theta needs whole data")
+    return model.generic_start()
+
+
+def estimate(model: AbstractModel, source: AbstractSource, plan: Plan, given=None) -> FitResult:
+    """The MLE of θ from `source` (trace-compatible: call it under jit/vmap)."""
+    n = source.num_transitions()
+    if plan.method in ITERATIVE:
+        theta0 = start(model, source, plan, given)
+        u0 = model.to_unconstrained(theta0)
+        if plan.method == "newton":
+            solution = plan.solver().minimise(
+                lambda u: source.mean(lambda d: model.objective_terms(u, d)), u0
+            )
+        else:
+            objective = lambda u: source.mean(lambda d: model.objective_value(model.from_unconstrained(u), d))
+            solution = plan.solver().minimise(objective, u0)
+        theta = model.canonical_theta(model.from_unconstrained(solution.u))
+        result = RESULTS.where(jnp.all(jnp.isfinite(theta0)), solution.result, RESULTS.singular_start)
+        value, grad_inf, steps = solution.value, solution.grad_inf, solution.num_steps
+    else:
+        if plan.method == "recursive":
+            theta = model.recursive_estimate(source.data)
+        elif isinstance(source, Whole):
+            theta = model.closed_form_mle(source.data)
+        else:
+            theta = model.mle_from_statistics(source.total(model.sufficient_statistics))
+        value, grad = source.mean(lambda d: jax.value_and_grad(model.objective_value)(theta, d))
+        grad_inf, steps = jnp.max(jnp.abs(grad)), jnp.asarray(0)
+        result = RESULTS.successful
+    log_likelihood = -value * n.astype(value.dtype)
+    ok = jnp.all(jnp.isfinite(theta)) & jnp.isfinite(log_likelihood) & jnp.isfinite(grad_inf)
+    result = RESULTS.where(
+        ok, result, RESULTS.where(result == RESULTS.singular_start, result, RESULTS.nonfinite)
+    )
+    return FitResult(
+        model=model.with_theta(theta),
+        theta=theta,
+        log_likelihood=log_likelihood,
+        grad_norm=grad_inf,
+        num_steps=steps,
+        result=result,
+    )
