@@ -22,7 +22,7 @@ import trajax as tj  # noqa: E402
 from trajax import _random  # noqa: E402
 from trajax._models import _linear  # noqa: E402
 from trajax._noise import _cos_2pi, _expm1  # noqa: E402
-from trajax._windows import sum_over_windows  # noqa: E402
+from trajax._sources import Windows  # noqa: E402
 
 from ._common import best_of, run_cli, write_result  # noqa: E402
 
@@ -60,9 +60,9 @@ def main(quick: bool = False, out=None):
     r = (T - 1) % 32
 
     def window_terms():  # a new function per call: jit must trace it again, not reuse a cache
-        terms = lambda w, count: lds.objective_terms(lds.theta, w)
+        terms = lambda w: lds.objective_terms(lds.theta, w)
         return lambda data: jax.vmap(
-            lambda d: sum_over_windows(terms, d, jnp.int32(M), jnp.int32(T), 32, 32, r)
+            lambda d: Windows(d, jnp.int32(M), jnp.int32(T), 32, 32, r).total(terms)
         )(data)
 
     u = _random.uniform(key, (n,))

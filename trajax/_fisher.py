@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._checks import check_int
+from ._checks import check_int, is_concrete
 from ._keys import check_key
 from ._likelihood import trajectory_log_likelihood_at
 from ._model import AbstractModel
@@ -80,7 +80,7 @@ def fisher_information(
     if method in ("auto", "exact"):
         exact = exact_fishers(model, (T,))
         if exact is not None:
-            info = exact[0]
+            info = _check_finite_fisher(exact[0], T, lambda t: exact_fishers(model, (t,))[0])
             return (info, jnp.zeros_like(info)) if return_stderr else info
         if method == "exact":
             raise ValueError(
@@ -94,7 +94,42 @@ def fisher_information(
     n = check_int(num_samples if num_samples is not None else DEFAULT_SAMPLES, "num_samples", 2)
     indices = jnp.arange(n, dtype=jnp.uint32)
     mean, stderr = _monte_carlo(model, key, indices, T, method, min(batch_size, n))
+    mean = _check_finite_fisher(mean, T, None, lambda: _first_nonfinite_state(model, key, T))
     return (mean, stderr) if return_stderr else mean
+
+
+def _first_nonfinite_state(model, key, T: int) -> int | None:
+    """The first 1-based t at which a few of the model's trajectories are not finite, or None."""
+    data = jax.vmap(lambda i: model.sample_trajectory(trajectory_key(key, i), T))(
+        jnp.arange(8, dtype=jnp.uint32)
+    )
+    bad = np.zeros(T, bool)
+    for leaf in jax.tree.leaves(data):
+        if jnp.issubdtype(leaf.dtype, jnp.inexact):
+            bad |= ~np.all(np.isfinite(np.asarray(leaf)).reshape(leaf.shape[0], T, -1), axis=(0, 2))
+    return int(np.argmax(bad)) + 1 if bad.any() else None
+
+
+def _check_finite_fisher(info, T: int, exact_at=None, first_bad_state=None):
+    """`info` if finite; else a ValueError naming the overflow and the T from which it happens
+    (bisection over T for a closed form, the first non-finite simulated state otherwise)."""
+    if not is_concrete(info) or np.all(np.isfinite(np.asarray(info))):
+        return info
+    where = ""
+    if exact_at is not None:
+        lo, hi = 2, T  # I_lo finite (or lo = 2), I_hi not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if np.all(np.isfinite(np.asarray(exact_at(mid)))) else (lo, mid)
+        where = f"; I_T is finite up to T={lo} and overflows from T={hi}"
+    elif first_bad_state is not None:
+        t = first_bad_state()
+        where = f"; simulated states overflow from t={t}" if t is not None else ""
+    raise ValueError(
+        f"num_steps: the Fisher information at T={T} is not finite: the process overflows the "
+        f"floating-point range (explosive dynamics?){where}. Use shorter trajectories, a stable model "
+        "or float64."
+    )
 
 
 def cramer_rao(
@@ -111,7 +146,32 @@ def cramer_rao(
     info = fisher_information(model, num_steps, method=method, key=key, num_samples=num_samples)
     value = float(jnp.trace(jnp.linalg.inv(info))) / m
     if not np.isfinite(value) or value <= 0:
-        raise ValueError(
-            f"num_steps: the Fisher information at T={num_steps} is singular; no finite Cramér–Rao value"
-        )
+        raise ValueError(f"num_steps: {_singular_message(model, info, num_steps, method)}")
     return value
+
+
+def _resolved(info) -> bool:
+    """Whether a symmetric I_T is non-singular to working precision."""
+    eigenvalues = np.linalg.eigvalsh(np.asarray(info, np.float64))
+    eps = float(jnp.finfo(jnp.asarray(info).dtype).eps)
+    return bool(eigenvalues[0] > info.shape[0] * eps * eigenvalues[-1])
+
+
+def _singular_message(model, info, T: int, method: str) -> str:
+    """Why I_T cannot be inverted: exactly singular, or outgrowing the precision (and from which T)."""
+    eigenvalues = np.linalg.eigvalsh(np.asarray(info, np.float64))
+    largest = float(np.max(np.abs(eigenvalues)))
+    if largest == 0 or eigenvalues[0] < -1e-8 * largest:
+        return f"the Fisher information at T={T} is singular; no finite Cramér–Rao value"
+    text = (
+        f"the Fisher information at T={T} is numerically singular (eigenvalues from {eigenvalues[0]:.2g} "
+        f"to {eigenvalues[-1]:.2g}): the information in one direction outgrows the floating-point "
+        "precision, as for an explosive process"
+    )
+    if method in ("auto", "exact") and exact_fishers(model, (2,)) is not None:
+        lo, hi = 2, T  # bisection: resolved at lo (or lo = 2), not at hi
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if _resolved(exact_fishers(model, (mid,))[0]) else (lo, mid)
+        text += f"; I_T is resolved up to T={lo} and not from T={hi}"
+    return text + "; no finite Cramér–Rao value"

@@ -6,10 +6,13 @@ from collections.abc import Callable
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, PyTree
 
-from ._checks import check_finite_data, check_leading_axes
+from ._checks import check_finite_data, check_leading_axes, is_concrete
 from ._model import AbstractModel
+from ._simulate import trajectory_shapes
 
 __all__ = ["ravel", "log_likelihood", "score", "check_data"]
 
@@ -30,12 +33,39 @@ def ravel(model: AbstractModel) -> tuple[Float[Array, " p"], Callable[..., Abstr
 
 
 def check_data(model: AbstractModel, data: PyTree, name: str = "data") -> PyTree:
-    """Shape, state-space and finiteness checks of data with leading axes (m, T)."""
+    """Shape, dtype, state-space and finiteness checks of data with leading axes (m, T).
+
+    Leaves whose dtype differs from what the model simulates are cast to it (float32 data for a
+    float64 model, integer arrays for a continuous model); floating values for a discrete model
+    are cast only when they are whole numbers, else refused."""
     if not isinstance(model, AbstractModel):
         raise ValueError(f"model: expected a trajax model, got {type(model).__name__}")
+    data = jax.tree.map(jnp.asarray, data)
     check_leading_axes(data, name)
+    data = _cast_like_model(model, data, name)
     model.validate_data(data)
     return check_finite_data(data, name)
+
+
+def _cast_like_model(model: AbstractModel, data: PyTree, name: str) -> PyTree:
+    expected = trajectory_shapes(model, 2)
+    if jax.tree.structure(expected) != jax.tree.structure(data):
+        raise ValueError(
+            f"{name}: expected the structure of the model's samples {jax.tree.structure(expected)}, "
+            f"got {jax.tree.structure(data)}"
+        )
+
+    def cast(x, spec):
+        if x.dtype == spec.dtype:
+            return x
+        if jnp.issubdtype(spec.dtype, jnp.integer) and jnp.issubdtype(x.dtype, jnp.inexact):
+            if is_concrete(x) and not np.all(np.asarray(x) == np.round(np.asarray(x))):
+                raise ValueError(
+                    f"{name}: expected integer states ({spec.dtype}), got non-integral {x.dtype} values"
+                )
+        return x.astype(spec.dtype)
+
+    return jax.tree.map(cast, data, expected)
 
 
 def trajectory_log_likelihood_at(model: AbstractModel, theta, z) -> Float[Array, ""]:

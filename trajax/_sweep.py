@@ -38,12 +38,12 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from ._checks import check_int
-from ._fisher import exact_fishers, fisher_information
+from ._fisher import _resolved, exact_fishers, fisher_information
 from ._fit import check_fit_options, fit_streaming, fit_unchecked
 from ._keys import check_key
 from ._model import AbstractModel
-from ._simulate import simulate, trajectory_shapes
 from ._results import FAILURE_REASONS, failure_counts, result_code
+from ._simulate import simulate, trajectory_shapes
 from ._stats import fit_slope, summarize_cell
 from ._windows import fit_prefix, plan_windows
 
@@ -419,7 +419,12 @@ def sweep(
                     model, Ti, method=fisher_method, key=fisher_key, num_samples=fisher_samples
                 )
             info = infos[Ti]
-            theory = float(np.trace(np.linalg.inv(np.asarray(info, np.float64)))) / mi
+            # NaN when I_T is singular to working precision (e.g. an explosive process)
+            theory = (
+                float(np.trace(np.linalg.inv(np.asarray(info, np.float64)))) / mi
+                if _resolved(info)
+                else math.nan
+            )
             chunk = None
             if nested is not None:
                 sq, stat, codes, compile_s, run_s, programs = nested.run(mi, Ti, info)

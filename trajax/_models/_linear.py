@@ -62,10 +62,22 @@ def gram(data):
     return jnp.einsum("mti,mtj->ij", X, X), jnp.einsum("mti,mtj->ij", X, Y)
 
 
+def solve_gram(G, rhs):
+    """G⁻¹ rhs for a symmetric positive semi-definite Gram matrix G, or NaN when G is numerically
+    singular (eigenvalues spanning more than the floating-point precision resolves, as for an
+    explosive process whose states outgrow every other direction): then the least-squares
+    estimate is not determined, and a NaN makes the fit report it (`RESULTS.nonfinite`, or
+    `RESULTS.singular_start` for a Newton start) instead of returning rounding noise."""
+    eigenvalues = jnp.linalg.eigvalsh(G)
+    resolved = eigenvalues[0] > G.shape[0] * jnp.finfo(G.dtype).eps * eigenvalues[-1]
+    return jnp.where(resolved, jnp.linalg.solve(G, rhs), jnp.nan)
+
+
 def ols_from_gram(stats):
-    """The least-squares A (row-major, flat) of z_{t+1} ≈ A z_t from summed `gram`."""
+    """The least-squares A (row-major, flat) of z_{t+1} ≈ A z_t from summed `gram` (NaN when the
+    Gram matrix is numerically singular, see `solve_gram`)."""
     XX, XY = stats
-    return jnp.linalg.solve(XX, XY).T.ravel()
+    return solve_gram(XX, XY).T.ravel()
 
 
 def _check_vectors(data, dim: int) -> None:
@@ -250,7 +262,7 @@ class DependentRegression(AbstractModel):
 
     def mle_from_statistics(self, stats):
         gram, rhs = stats
-        return jnp.linalg.solve(gram, rhs)
+        return solve_gram(gram, rhs)
 
     def initial_statistics(self, data):
         """The least-squares statistics, for the Newton start (summable over windows)."""

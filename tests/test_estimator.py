@@ -1,0 +1,254 @@
+"""The one estimator: result codes, the stalled-objective rule on a non-smooth likelihood, the start
+rule, incomplete models refused, dtype handling, explosive data, and every data source agreeing."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.optimize import linprog
+
+import trajax as tj
+from trajax._estimate import Plan, describe_start
+from trajax._fit import fit_unchecked
+
+
+class LaplaceAR(tj.AbstractModel):
+    """The README's one-class AR(1), with Laplace noise: z_{t+1} = a z_t + w_t, p(w) ∝ e^{−|w|/b}."""
+
+    a: jax.Array
+    scale: float = eqx.field(static=True)
+    parameters = ("a",)
+
+    def initial_state(self, key):
+        return jnp.zeros(())
+
+    def transition(self, key, z, t):
+        return self.a * z + self.scale * jax.random.laplace(key, dtype=z.dtype)
+
+    def transition_log_prob(self, z, z_next, t):
+        r = (z_next - self.a * z) / self.scale
+        return -jnp.abs(r) - jnp.log(2 * self.scale)
+
+
+LAPLACE = LaplaceAR(a=jnp.asarray(0.5), scale=1.0)
+
+
+def _least_absolute_deviation(data) -> float:
+    """The exact LAD slope of z_{t+1} on z_t by a linear program (SciPy's HiGHS)."""
+    x, y = np.asarray(data[:, :-1]).ravel(), np.asarray(data[:, 1:]).ravel()
+    n = x.size
+    cost = np.concatenate([[0.0], np.ones(2 * n)])  # min Σ(e⁺ + e⁻), y − a x = e⁺ − e⁻
+    A_eq = np.hstack([x[:, None], np.eye(n), -np.eye(n)])
+    bounds = [(None, None)] + [(0, None)] * (2 * n)
+    solution = linprog(cost, A_eq=A_eq, b_eq=y, bounds=bounds, method="highs")
+    assert solution.status == 0
+    return float(solution.x[0])
+
+
+def test_laplace_ar_fits_the_exact_least_absolute_deviation_optimum(key):
+    data = tj.simulate(LAPLACE, key, 40, 30)
+    result = tj.fit(LAPLACE, data)
+    assert bool(result.converged), result.message
+    lad = _least_absolute_deviation(data)
+    # power: the Laplace MLE is not least squares, and the two differ by far more than the tolerance
+    ols = float(jnp.sum(data[:, :-1] * data[:, 1:]) / jnp.sum(data[:, :-1] ** 2))
+    assert abs(ols - lad) > 1e-4
+    assert float(result.theta[0]) == pytest.approx(lad, abs=1e-7)
+
+
+def test_laplace_ar_sweep_has_no_failures_and_reaches_the_fisher_rate(key):
+    # error model: mse over R = 128 replicates (SE from the replicates) against the Monte-Carlo
+    # Fisher curve (4000 paths: a few % relative error); |ratio − 1| within 4 SE of the ratio
+    sweep = tj.sweep(
+        LAPLACE, m=[32], T=[64], replicates=128, key=key, fisher_method="outer", fisher_samples=4000,
+        progress=False,
+    )  # fmt: skip
+    (row,) = sweep.table
+    assert row["failed"] == 0 and row["failed_max_steps_reached"] == 0
+    se = row["mse_se"] / row["theory"]
+    assert abs(row["ratio"] - 1.0) < 4 * se + 0.05, row
+    assert se < 0.2  # the check has power: a ratio of 2 would fail it
+
+
+def test_max_steps_reached_is_reported(key):
+    lds = tj.LinearSystem(A=[[0.6, 0.1], [0.0, 0.5]], noise=tj.noise.StudentT(5.0))
+    data = tj.simulate(lds, key, 20, 50)
+    result = tj.fit(lds, data, max_steps=1)
+    assert bool(result.result == tj.RESULTS.max_steps_reached) and not bool(result.converged)
+    assert "max_steps" in result.message
+    assert int(result.num_steps) == 1
+    assert bool(tj.fit(lds, data).result == tj.RESULTS.successful)
+
+
+def test_results_vmap_and_count_by_reason(key):
+    from trajax._results import failure_counts, result_code
+
+    lds = tj.LinearSystem(A=[[0.6, 0.1], [0.0, 0.5]], noise=tj.noise.StudentT(5.0))
+    data = jax.vmap(lambda k: tj.simulate(lds, k, 10, 30))(jax.random.split(key, 4))
+    results = jax.vmap(lambda d: tj.fit(lds, d, max_steps=1))(data)
+    codes = np.asarray(result_code(results.result))
+    assert codes.shape == (4,)
+    counts = failure_counts(codes)
+    assert counts["failed_max_steps_reached"] == 4 and counts["failed_nonfinite"] == 0
+
+
+class NoLikelihood(tj.AbstractModel):
+    a: jax.Array
+    parameters = ("a",)
+
+    def initial_state(self, key):
+        return jnp.zeros(())
+
+    def transition(self, key, z, t):
+        return self.a * z + jax.random.normal(key)
+
+
+class NoSampler(tj.AbstractModel):
+    a: jax.Array
+    parameters = ("a",)
+
+    def transition_log_prob(self, z, z_next, t):
+        return -0.5 * (z_next - self.a * z) ** 2
+
+
+def test_incomplete_models_are_refused_at_construction():
+    with pytest.raises(
+        TypeError, match="NoLikelihood.*a likelihood: define trajectory_log_likelihood or transition_log_prob"
+    ):
+        NoLikelihood(a=jnp.asarray(0.5))
+    with pytest.raises(
+        TypeError, match="NoSampler.*a sampler: define sample_trajectory or initial_state and transition"
+    ):
+        NoSampler(a=jnp.asarray(0.5))
+    LaplaceAR(a=jnp.asarray(0.5), scale=1.0)  # complete: accepted
+
+
+def test_models_without_a_data_driven_start_start_at_the_origin_not_at_their_theta(key):
+    data = tj.simulate(LAPLACE, key, 10, 20)
+    assert float(LAPLACE.initial_theta(data)[0]) == 0.0
+    plan = Plan.make(LAPLACE, "newton", "data", 100, None)
+    assert describe_start(LAPLACE, plan, data).startswith("generic")
+    assert "truth" in describe_start(LAPLACE, Plan.make(LAPLACE, "newton", "model", 100, None), data)
+    # a logit-coordinate probability starts at ½
+    chain = tj.TwoStateChain(theta=0.9)
+    np.testing.assert_allclose(chain.generic_start(), [0.5])
+
+
+def test_explosive_system_is_reported_not_averaged(key):
+    # spectral radius 1.05 at T = 4096: states reach 1e87 and the Gram matrix is singular to
+    # working precision; the closed form used to return rounding noise as a converged fit
+    A = jnp.array([[1.05, 0.0], [0.1, 0.5]])
+    gaussian, student = tj.LinearSystem(A=A), tj.LinearSystem(A=A, noise=tj.noise.StudentT(5.0))
+    data = tj.simulate(gaussian, key, 4, 4096)
+    assert bool(fit_unchecked(gaussian, data).result == tj.RESULTS.nonfinite)
+    assert bool(fit_unchecked(student, data).result == tj.RESULTS.singular_start)
+    with pytest.raises(ValueError, match=r"T=4096 is numerically singular.*explosive.*from T=\d+"):
+        tj.cramer_rao(gaussian, 4, 4096)
+    # a stable system of the same size is unaffected
+    stable = tj.LinearSystem(A=jnp.array([[0.5, 0.0], [0.1, 0.5]]))
+    assert bool(tj.fit(stable, tj.simulate(stable, key, 4, 4096)).converged)
+
+
+def test_overflowing_fisher_names_the_overflow_and_its_T():
+    lds = tj.LinearSystem(A=jnp.array([[3.0, 0.0], [0.0, 0.5]], dtype=jnp.float32))
+    with pytest.raises(
+        ValueError, match=r"T=200 is not finite.*overflows.*finite up to T=\d+ and overflows from T=\d+"
+    ):
+        tj.fisher_information(lds, 200)
+
+
+def test_data_of_another_dtype_are_cast(key):
+    lds = tj.LinearSystem(A=[[0.6, 0.1], [0.0, 0.5]], noise=tj.noise.StudentT(5.0))
+    data = tj.simulate(lds, key, 30, 40)
+    reference = tj.fit(lds, data)
+    single = tj.fit(lds, np.asarray(data, np.float32))  # e.g. loaded from a float32 file
+    assert bool(single.converged)
+    np.testing.assert_allclose(single.theta, reference.theta, atol=1e-5)
+    gaussian = tj.LinearSystem(A=[[0.6, 0.1], [0.0, 0.5]])
+    as_int = np.round(np.asarray(data) * 10).astype(np.int32)
+    for method in ("auto", "newton"):
+        assert bool(tj.fit(gaussian, as_int, method=method).converged)
+    chain = tj.TwoStateChain(theta=0.7)
+    states = tj.simulate(chain, key, 10, 20)
+    np.testing.assert_array_equal(
+        tj.fit(chain, np.asarray(states, np.float64)).theta, tj.fit(chain, states).theta
+    )
+    with pytest.raises(ValueError, match="data: expected integer states"):
+        tj.fit(chain, np.asarray(states, np.float64) + 0.5)
+
+
+def test_fit_options_typos_are_rejected_on_every_path(key):
+    for design in ("nested", "independent"):
+        with pytest.raises(
+            ValueError, match="fit_options: unknown option 'max_step' \\(did you mean 'max_steps'\\?\\)"
+        ):
+            tj.sweep(
+                LAPLACE,
+                m=[4],
+                T=[8],
+                replicates=2,
+                key=key,
+                design=design,
+                fit_options={"max_step": 5},
+                progress=False,
+            )
+
+
+def test_streamed_fit_equals_materialised_fit_on_the_sinusoidal_glm(key):
+    glm = tj.SinusoidalGLM(A=[[1.2, 0.3], [-0.2, 1.1]], sigma=0.5)
+    m, T = 24, 40
+    whole = tj.fit(glm, tj.simulate(glm, key, m, T))
+    streamed = tj.fit_streaming(glm, key, m, T, chunk_size=6)
+    assert bool(whole.converged) and bool(streamed.converged)
+    np.testing.assert_allclose(streamed.theta, whole.theta, rtol=0, atol=1e-9)
+    assert float(streamed.log_likelihood) == pytest.approx(float(whole.log_likelihood), rel=1e-10)
+
+
+def test_streamed_fit_with_autodiff_newton_terms(key):
+    # DependentRegression has no fused objective_terms: Newton sums autodiff terms over chunks
+    model = tj.DependentRegression(
+        theta=[0.5, -0.3], features=lambda z: jnp.stack([z, jnp.tanh(z)], axis=-1), dim=2,
+        noise=tj.noise.StudentT(5.0),
+    )  # fmt: skip
+    whole = tj.fit(model, tj.simulate(model, key, 20, 30))
+    streamed = tj.fit_streaming(model, key, 20, 30, chunk_size=5)
+    assert bool(streamed.converged) and int(streamed.num_steps) > 0
+    np.testing.assert_allclose(streamed.theta, whole.theta, rtol=0, atol=1e-9)
+
+
+def test_auto_switches_to_lbfgs_above_64_parameters(key):
+    d = 9  # p = 81 > 64
+    A = 0.5 * jnp.eye(d) + 0.05 * jnp.ones((d, d))
+    lds = tj.LinearSystem(A=A, noise=tj.noise.StudentT(5.0))
+    data = tj.simulate(lds, key, 40, 60)
+    auto = tj.fit(lds, data)
+    newton = tj.fit(lds, data, method="newton")
+    assert bool(auto.converged) and bool(newton.converged)
+    assert int(auto.num_steps) > int(newton.num_steps)  # L-BFGS takes more, cheaper steps
+    np.testing.assert_allclose(auto.theta, newton.theta, atol=1e-6)
+
+
+def test_fused_lds_terms_above_the_small_window_equal_autodiff(key):
+    lds = tj.LinearSystem(A=[[0.6, 0.1], [0.0, 0.5]], noise=tj.noise.StudentT(5.0))
+    data = tj.simulate(lds, key, 100, 120)  # 11,900 transitions > 8192: the (m, T, d) layout
+    u = lds.theta + 0.05
+    fused = lds.objective_terms(u, data)
+    autodiff = tj.AbstractModel.objective_terms(lds, u, data)
+    for a, b in zip(fused, autodiff, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+    # power: the terms at another point differ
+    assert not np.allclose(lds.objective_terms(u + 0.1, data)[1], fused[1])
+
+
+def test_float32_fits_and_sweeps(key):
+    from trajax._simulate import cast
+
+    lds = cast(tj.LinearSystem(A=[[0.6, 0.1], [0.0, 0.5]], noise=tj.noise.StudentT(5.0)), jnp.float32)
+    data = tj.simulate(lds, key, 50, 60)
+    assert data.dtype == jnp.float32
+    result = tj.fit(lds, data)
+    assert bool(result.converged) and result.theta.dtype == jnp.float32
+    sweep = tj.sweep(lds, m=[8, 16], T=[16], replicates=16, key=key, progress=False)
+    assert all(row["failed"] == 0 for row in sweep.table)
+    assert all(0.2 < row["ratio"] < 5 for row in sweep.table)
