@@ -80,10 +80,7 @@ def public_entries() -> list[Entry]:
         entries += [Entry(f"tj.noise.{n}", getattr(noise, n), NOISE) for n in _exported(noise)]
     testing = _optional_module("trajax.testing")
     if testing is not None:
-        entries += [
-            Entry(f"trajax.testing.{n}", getattr(testing, n), TESTING)
-            for n in _exported(testing)
-        ]
+        entries += [Entry(f"trajax.testing.{n}", getattr(testing, n), TESTING) for n in _exported(testing)]
     order = [FUNCTIONS, MODELS, NOISE, TYPES, CONSTANTS, TESTING]
     entries.sort(key=lambda e: (order.index(e.section), _base_first(e.obj), e.qualname.lower()))
     public_classes = {e.obj for e in entries if isinstance(e.obj, type)}
@@ -236,7 +233,9 @@ def render_entry(e: Entry) -> str:
             lines += ["Fields:", ""] + [f"- `{n}`" + (f": {c}" if c else "") for n, c in fields] + [""]
         if e.methods:
             short = e.qualname.rsplit(".", 1)[-1]
-            lines += ["Methods and properties:", ""] + [_member_line(short, n, r) for n, r in e.methods] + [""]
+            lines += (
+                ["Methods and properties:", ""] + [_member_line(short, n, r) for n, r in e.methods] + [""]
+            )
     if example:
         lines += ["Example:", "", "```python", example, "```", ""]
     return "\n".join(lines)

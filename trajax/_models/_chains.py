@@ -1,4 +1,4 @@
-"""Finite-state Markov chains: the two-state chain (docs/theory.md §1) and the K-state chain (docs/theory.md §2)."""
+"""Finite-state Markov chains: the two-state chain and the K-state chain (docs/theory.md §1, §2)."""
 
 from __future__ import annotations
 
