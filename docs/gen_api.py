@@ -41,20 +41,31 @@ class Entry:
 # ---------------------------------------------------------------------------- what is public
 def _exported(module: types.ModuleType) -> list[str]:
     """Public attribute names of a module: its `__all__`, else every name without a leading
-    underscore that is not a module (`trajax/__init__.py` only re-exports)."""
+    underscore defined in trajax that is not a module (`trajax/__init__.py` only re-exports)."""
     names = getattr(module, "__all__", None)
-    if names is None:
-        names = [n for n in dir(module) if not n.startswith("_")]
+    if names is None:  # names imported from other libraries (`partial`, `Array`) are not trajax's
+        names = [
+            n
+            for n in dir(module)
+            if not n.startswith("_")
+            and getattr(getattr(module, n), "__module__", "trajax").startswith("trajax")
+        ]
     return sorted(n for n in names if not isinstance(getattr(module, n, None), types.ModuleType))
 
 
 def _optional_module(name: str) -> types.ModuleType | None:
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if error.name != name:  # the module exists but one of its imports is missing
-            raise
+    """The submodule `name` of trajax if this checkout has it, else None (a module found outside
+    the package directory, e.g. through another checkout's editable install, does not count)."""
+    import trajax
+
+    package = Path(trajax.__file__).resolve().parent
+    relative = Path(*name.split(".")[1:])
+    if (
+        not (package / relative.with_suffix(".py")).exists()
+        and not (package / relative / "__init__.py").exists()
+    ):
         return None
+    return importlib.import_module(name)
 
 
 def _section(obj, model_base) -> str:
@@ -219,12 +230,13 @@ def anchor(qualname: str) -> str:
 
 def render_entry(e: Entry) -> str:
     summary, rest, example = split_doc(own_doc(e.obj))
-    lines = [f"### `{e.qualname}`", "", "```python", signature(e.qualname, e.obj), "```", ""]
+    members = _enumeration_members(e.obj) if isinstance(e.obj, type) else []
+    header = e.qualname if members else signature(e.qualname, e.obj)  # an enumeration is not called
+    lines = [f"### `{e.qualname}`", "", "```python", header, "```", ""]
     lines += [summary or "*(no docstring yet)*", ""]
     if rest:
         lines += ["```text", rest, "```", ""]
     if isinstance(e.obj, type):
-        members = _enumeration_members(e.obj)
         if members:
             lines += ["Members:", ""] + [f"- `{e.qualname}.{n}`: {m or '(no message)'}" for n, m in members]
             lines += [""]
