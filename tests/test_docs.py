@@ -83,6 +83,7 @@ def test_generator_documents_names_that_do_not_exist_yet(monkeypatch):
             2
         """
 
+    RESULTS.__module__, covariance.__module__ = "trajax._results", "trajax._inference"
     monkeypatch.setattr(tj, "RESULTS", RESULTS, raising=False)
     monkeypatch.setattr(tj, "covariance", covariance, raising=False)
     text = gen_api.render()
