@@ -35,5 +35,9 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[plot,dev,bench]"
 	$(BIN)/trajax bench
 
+.PHONY: notebooks
+notebooks: $(STAMP)    # re-executes examples/*.ipynb top to bottom and saves their outputs
+	$(BIN)/python examples/run_notebooks.py --inplace
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,8 +1,9 @@
 """Input validation shared by models and pipeline functions.
 
-Three layers (STYLE.md §7): `ValueError` naming the argument for problems visible on concrete
-values; `eqx.error_if` for value checks under `jit`; nothing at all for traced parameters of
-models rebuilt inside a transformation (those were validated when first constructed).
+Three layers (docs/architecture.md, "Conventions the code keeps"): `ValueError` naming the
+argument for problems visible on concrete values; `eqx.error_if` for value checks under `jit`;
+nothing at all for traced parameters of models rebuilt inside a transformation (those were
+validated when first constructed).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""PRNG key handling: keys are explicit, never defaulted (STYLE.md §3)."""
+"""PRNG key handling: keys are explicit, never defaulted (docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Noise families: `Gaussian`, `StudentT`, `SmoothedLaplace`, `BangBang` (SPEC.md §4)."""
+"""Noise families: `Gaussian`, `StudentT`, `SmoothedLaplace`, `BangBang` (docs/theory.md §4)."""
 
 from ._noise import AbstractNoise as AbstractNoise
 from ._noise import BangBang as BangBang

@@ -1,4 +1,4 @@
-"""Linear-attention sequence model (SPEC §6, paper case 4.4)."""
+"""Linear-attention sequence model (docs/theory.md §6, paper case 4.4)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ __all__ = ["LinearAttention"]
 
 
 class LinearAttention(AbstractModel):
-    """Next-token model with one linear-attention layer (SPEC §6).
+    """Next-token model with one linear-attention layer (docs/theory.md §6).
 
     Tokens x_0, x_1, … ∈ {0..K−1} with embeddings z_t = E[x_t] (‖e_k‖ ≤ 1). Given z_0..z_t
     (t ≥ 1), the next token is k with probability softmax(ℓ_t)_k,
@@ -29,6 +29,15 @@ class LinearAttention(AbstractModel):
     the next token, and `fit` uses Newton from W = 0.
 
     Fields: `W` (d, d), `E` (K, d), `C` (K−1, d); `num_tokens` = K, `dim` = d (static).
+
+    Example:
+        >>> import jax, jax.numpy as jnp, trajax as tj
+        >>> E = jnp.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.6]])   # K = 3 tokens in d = 2
+        >>> C = jnp.array([[1.0, 0.0], [0.0, 1.0]])               # (K − 1, d)
+        >>> model = tj.LinearAttention(W=jnp.array([[1.0, 0.5], [0.0, 1.0]]), E=E, C=C)
+        >>> tokens = tj.simulate(model, jax.random.key(0), 64, 32)  # (64, 32) int32 tokens
+        >>> bool(tj.fit(model, tokens).converged)                 # Newton from W = 0 (concave)
+        True
     """
 
     W: Float[Array, "d d"]

@@ -1,4 +1,4 @@
-"""Finite-state Markov chains: the two-state chain (SPEC §1) and the K-state chain (SPEC §2)."""
+"""Finite-state Markov chains: the two-state chain and the K-state chain (docs/theory.md §1, §2)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def _check_states(data, num_states: int) -> None:
 
 
 class TwoStateChain(AbstractModel):
-    """Two-state chain on {0, 1}: stay with probability θ, flip with 1 − θ (SPEC §1).
+    """Two-state chain on {0, 1}: stay with probability θ, flip with 1 − θ (docs/theory.md §1).
 
     z_1 is uniform on {0, 1}. log p_θ(z_{1:T} | z_1) = N log θ + (T−1−N) log(1−θ), N = number
     of stays; I_T(θ) = (T−1)/(θ(1−θ)); the MLE is ΣN_i / (m(T−1)).
@@ -48,7 +48,9 @@ class TwoStateChain(AbstractModel):
         stay = as_float_array(theta, "theta")
         if stay.size != 1:
             raise ValueError(f"theta: expected a scalar stay probability, got shape {stay.shape}")
-        self.stay = check_open_interval(jnp.reshape(stay, ()), "theta", 0.0, 1.0)
+        # a strongly typed parameter: a Python float would otherwise give a weak-typed θ
+        stay = jnp.asarray(jnp.reshape(stay, ()), dtype=stay.dtype)
+        self.stay = check_open_interval(stay, "theta", 0.0, 1.0)
 
     @property
     def theta(self):
@@ -96,7 +98,7 @@ class TwoStateChain(AbstractModel):
 
 
 class MarkovChain(AbstractModel):
-    """K-state Markov chain with transition matrix P (SPEC §2).
+    """K-state Markov chain with transition matrix P (docs/theory.md §2).
 
     P(z_{t+1} = j | z_t = k) = P[k, j]; z_1 ~ `initial` (default uniform).
     θ = the first K−1 entries of each row of P, row-major (p = K(K−1)); the last column is
@@ -105,6 +107,15 @@ class MarkovChain(AbstractModel):
     and the time-t marginals ρP^{t−1}; the MLE is the row-normalised transition counts.
 
     Fields: `P` (K, K), `initial` (K,), `num_states` = K (static).
+
+    Example:
+        >>> import jax, jax.numpy as jnp, trajax as tj
+        >>> chain = tj.MarkovChain(P=jnp.array([[0.9, 0.1], [0.3, 0.7]]))
+        >>> chain.theta                                      # first K − 1 entries of each row
+        Array([0.9, 0.3], dtype=float32)
+        >>> data = tj.simulate(chain, jax.random.key(0), 100, 50)   # (100, 50) int32 states
+        >>> tj.fit(chain, data).theta.shape                  # row-normalised transition counts
+        (2,)
     """
 
     P: Float[Array, "K K"]

@@ -1,4 +1,4 @@
-"""Sinusoidal GLM (SPEC §5, paper case 4.3): z_{t+1} = sin(A z_t) + w_t."""
+"""Sinusoidal GLM (docs/theory.md §5, paper case 4.3): z_{t+1} = sin(A z_t) + w_t."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ _START_SCALES = (1.0, 1.5, 2.0, 3.0)
 
 
 class SinusoidalGLM(AbstractModel):
-    """Sinusoidal GLM z_{t+1} = sin(A z_t) + w_t, w_t ~ N(0, σ² I), z ∈ R^d (SPEC §5).
+    """Sinusoidal GLM z_{t+1} = sin(A z_t) + w_t, w_t ~ N(0, σ² I), z ∈ R^d (docs/theory.md §5).
 
     θ = A.ravel(); no stability constraint (A = cI with c > 1 is allowed); rows of A must be
     non-zero. z_1 ~ N(0, σ² I) (choice). The MLE is non-convex nonlinear least squares:
@@ -30,6 +30,13 @@ class SinusoidalGLM(AbstractModel):
     `FitResult.converged`. I_T = σ^{-2} Σ_t E[diag(cos²(A z_t)) ⊗ z_t z_tᵀ] (Monte Carlo).
 
     Fields: `A` (d, d), `sigma` (scalar), `dim` = d (static).
+
+    Example:
+        >>> import jax, jax.numpy as jnp, trajax as tj
+        >>> glm = tj.SinusoidalGLM(A=jnp.array([[1.2, 0.3], [-0.2, 1.1]]), sigma=0.5)
+        >>> data = tj.simulate(glm, jax.random.key(0), 64, 32)    # (64, 32, 2)
+        >>> bool(tj.fit(glm, data).converged)                    # Newton from scaled OLS
+        True
     """
 
     A: Float[Array, "d d"]

@@ -1,4 +1,4 @@
-"""Linear dynamical systems and dependent regression with product noise (SPEC §4)."""
+"""Linear dynamical systems and dependent regression with product noise (docs/theory.md §4)."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def _check_vectors(data, dim: int) -> None:
 
 
 class LinearSystem(AbstractModel):
-    """Linear dynamical system z_{t+1} = A z_t + w_t, z ∈ R^d (SPEC §4).
+    """Linear dynamical system z_{t+1} = A z_t + w_t, z ∈ R^d (docs/theory.md §4).
 
     w_t has iid coordinates from `noise` (density ∝ exp(−φ)). θ = A.ravel() (row-major,
     p = d²). z_1 = `x0` (default zeros). The MLE minimises Σ_t Σ_j φ(z_{t+1} − A z_t)_j:
@@ -204,14 +204,23 @@ class LinearSystem(AbstractModel):
 
 
 class DependentRegression(AbstractModel):
-    """Dependent regression z_{t+1} = M(z_t) θ + w_t, z ∈ R^d, θ ∈ R^p (SPEC §4).
+    """Dependent regression z_{t+1} = M(z_t) θ + w_t, z ∈ R^d, θ ∈ R^p (docs/theory.md §4).
 
     `features` is a known (possibly nonlinear) map z ↦ M(z) of shape (d, p); w_t has iid
     coordinates from `noise`. z_1 = `x0` (default zeros; give `x0` or `dim`). The MLE is least
     squares for Gaussian noise, Newton from the least-squares start otherwise.
     I_T = σ_φ^{-2} Σ_t E[M(z_t)ᵀ M(z_t)] has no closed form in general (Monte-Carlo Fisher).
 
-    Fields: `theta_` (p,), `noise`, `x0` (d,), `features` (static), `dim` = d (static).
+    Fields: `coef` (p,) (the constructor's `theta`), `noise`, `x0` (d,), `features` (static),
+    `dim` = d (static).
+
+    Example:
+        >>> import jax, jax.numpy as jnp, trajax as tj
+        >>> features = lambda z: jnp.stack([z, jnp.sin(z)], axis=-1)   # M(z): (d, p) = (1, 2)
+        >>> model = tj.DependentRegression(theta=jnp.array([0.5, 0.3]), features=features, dim=1)
+        >>> data = tj.simulate(model, jax.random.key(0), 50, 100)      # (50, 100, 1)
+        >>> tj.fit(model, data).theta.shape                 # least squares (Gaussian noise)
+        (2,)
     """
 
     coef: Float[Array, " p"]

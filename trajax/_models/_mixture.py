@@ -1,4 +1,4 @@
-"""Mixture of Markov chains (SPEC §3, paper case 4.1): a hidden label per trajectory."""
+"""Mixture of Markov chains (docs/theory.md §3, paper case 4.1): a hidden label per trajectory."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ _LABEL_STREAM = 0x7FFFFFFF  # fold_in index of the label's key, apart from the s
 
 
 class MarkovChainMixture(AbstractModel):
-    """Mixture of k Markov chains on K states (SPEC §3).
+    """Mixture of k Markov chains on K states (docs/theory.md §3).
 
     Each trajectory draws a hidden label B ~ `weights` (default uniform) once, then evolves with
     P^{(B)}; z_1 ~ `initial` (default uniform) whatever B. The likelihood conditional on z_1 is
@@ -35,6 +35,15 @@ class MarkovChainMixture(AbstractModel):
     ordered by their first free entry, descending (θ_0 > θ_1 for the two-state baseline).
 
     Fields: `P` (k, K, K), `weights` (k,), `initial` (K,), `tied` (static: two-state symmetric).
+
+    Example:
+        >>> import jax.numpy as jnp, trajax as tj
+        >>> mixture = tj.MarkovChainMixture.two_state(0.8, 0.4)
+        >>> mixture.theta
+        Array([0.8, 0.4], dtype=float32)
+        >>> jnp.round(tj.fisher_information(mixture, 5) / 4, 2)   # exact I_T/(T − 1) at T = 5
+        Array([[1.64, 0.01],
+               [0.01, 1.24]], dtype=float32)
     """
 
     P: Float[Array, "k K K"]
@@ -64,7 +73,7 @@ class MarkovChainMixture(AbstractModel):
 
     @classmethod
     def two_state(cls, theta0, theta1, weights=None):
-        """The SPEC §3 baseline: two symmetric two-state chains with stay probabilities
+        """The baseline of docs/theory.md §3: two symmetric two-state chains with stay probabilities
         θ_0 > θ_1; θ = [theta0, theta1]."""
         stay = as_float_array([theta0, theta1], "theta0, theta1", ndim=1)
         check_open_interval(stay, "theta0, theta1", 0.0, 1.0)

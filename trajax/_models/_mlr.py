@@ -1,4 +1,4 @@
-"""Mixed linear regression with two symmetric components (SPEC §7) and its recursive estimator."""
+"""Mixed linear regression with two symmetric components (docs/theory.md §7) and its recursive estimator."""
 
 from __future__ import annotations
 
@@ -32,6 +32,15 @@ class MixedLinearRegression(AbstractModel):
     the paper's recursive estimator (`recursive_estimates`).
 
     Fields: `beta` (d,), `p`, `sigma`, `a`, `gamma` (scalars), `dim` = d (static).
+
+    Example:
+        >>> import jax, jax.numpy as jnp, trajax as tj
+        >>> mlr = tj.MixedLinearRegression(beta=jnp.array([1.0, -0.5]), p=0.6)
+        >>> data = tj.simulate(mlr, jax.random.key(0), 20, 200)
+        >>> sorted(data), data["phi"].shape
+        (['phi', 's', 'y'], (20, 200, 2))
+        >>> tj.fit(mlr, data).theta.shape                    # Newton from LS/(2p − 1)
+        (2,)
     """
 
     beta: Float[Array, " d"]
