@@ -167,3 +167,15 @@ def test_batched_and_traced_stderr():
     assert np.all(np.isnan(out[1]))
     traced = jax.jit(jax.vmap(stderr_from_information))(batch)  # no error under jit: NaN
     np.testing.assert_allclose(traced, out)
+
+
+def test_information_in_chunks(monkeypatch, key):
+    """Chunking the trajectories (a small memory budget) does not change the information."""
+    import trajax._inference as inference
+
+    lds = tj.LinearSystem(A=jnp.array([[0.6, 0.1], [0.0, 0.5]]), noise=tj.noise.StudentT(df=5.0))
+    data = tj.simulate(lds, key, 50, 30)
+    lengths = np.random.default_rng(0).integers(2, 31, 50)
+    whole = observed_information(lds, data, lengths)
+    monkeypatch.setattr(inference, "HESSIAN_BUDGET", 30 * 2 * 4 * 7)  # chunks of 7 trajectories
+    np.testing.assert_allclose(observed_information(lds, data, lengths), whole, rtol=1e-12)

@@ -48,6 +48,25 @@ def _negative_hessian(model, data, lengths):
     return _symmetric(-jax.hessian(total)(model.theta))
 
 
+HESSIAN_BUDGET = 2**24  # p × (numbers per chunk of data): bounds the memory of a forward-over-reverse Hessian
+
+
+def _information(model, data, lengths) -> Array:
+    """H = −Σ_i ∇²ℓ_i (data already checked), over length groups and over chunks of
+    trajectories small enough that p tangents of a chunk fit the budget (≤ 2 compilations per
+    group: equal chunks and the remainder)."""
+    total = 0.0
+    for _, d, L in length_groups(model, data, lengths):
+        leaves = jax.tree.leaves(d)
+        m = leaves[0].shape[0]
+        per_trajectory = sum(x.size for x in leaves) // max(m, 1)
+        size = max(1, HESSIAN_BUDGET // max(1, per_trajectory * model.num_params))
+        for start in range(0, m, size):
+            part = jax.tree.map(lambda x: x[start : start + size], d)  # noqa: B023
+            total = total + _negative_hessian(model, part, None if L is None else L[start : start + size])
+    return total
+
+
 def observed_information(
     model: AbstractModel, data: PyTree, lengths: Int[Array, " m"] | None = None
 ) -> Float[Array, "p p"]:
@@ -64,8 +83,7 @@ def observed_information(
         [[24.0]]
     """
     data, lengths = check_ragged_data(model, data, lengths)
-    chunks = length_groups(model, data, lengths)
-    return sum(_negative_hessian(model, d, L) for _, d, L in chunks)
+    return _information(model, data, lengths)
 
 
 def _outer_scores(model, data, lengths) -> Array:
@@ -169,7 +187,7 @@ def covariance(
         return inverse_information(info, "expected information")
     if kind == "opg":
         return inverse_information(_outer_scores(model, data, lengths), "outer product of scores")
-    H = sum(_negative_hessian(model, d, L) for _, d, L in length_groups(model, data, lengths))
+    H = _information(model, data, lengths)
     H_inv = inverse_information(H, "observed information")
     if kind == "observed":
         return H_inv
