@@ -7,6 +7,7 @@ from ._fisher import fisher_information as fisher_information
 from ._fit import fit as fit
 from ._fit import fit_streaming as fit_streaming
 from ._hellinger import hellinger as hellinger
+from ._inference import covariance as covariance
 from ._likelihood import log_likelihood as log_likelihood
 from ._likelihood import ravel as ravel
 from ._likelihood import score as score

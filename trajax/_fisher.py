@@ -10,11 +10,11 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._checks import check_int, is_concrete
 from ._keys import check_key
-from ._likelihood import trajectory_log_likelihood_at
+from ._likelihood import check_lengths, trajectory_log_likelihood_at
 from ._model import AbstractModel
 from ._simulate import trajectory_key
 
-__all__ = ["fisher_information", "cramer_rao"]
+__all__ = ["fisher_information", "cramer_rao", "design_information"]
 
 METHODS = ("auto", "exact", "outer", "hessian")
 DEFAULT_SAMPLES = 2000
@@ -132,6 +132,27 @@ def _check_finite_fisher(info, T: int, exact_at=None, first_bad_state=None):
     )
 
 
+def design_information(
+    model: AbstractModel,
+    lengths,
+    *,
+    method: str = "auto",
+    key: PRNGKeyArray | None = None,
+    num_samples: int | None = None,
+) -> Float[Array, "p p"]:
+    """Σ_i I_{T_i}(θ): the Fisher information of independent trajectories of T_i = lengths[i]
+    states (concrete ints ≥ 2), with I_T computed once per distinct length (in one compiled
+    program for closed forms; Monte-Carlo methods reuse `key` for every length)."""
+    v = np.asarray(lengths)
+    distinct, counts = np.unique(v, return_counts=True)
+    T_values = tuple(int(T) for T in distinct)
+    exact = exact_fishers(model, T_values) if method in ("auto", "exact") else None
+    if exact is None:
+        kw = dict(method=method, key=key, num_samples=num_samples)
+        exact = [fisher_information(model, T, **kw) for T in T_values]
+    return sum(int(c) * info for c, info in zip(counts, exact, strict=True))
+
+
 def cramer_rao(
     model: AbstractModel,
     num_trajectories: int,
@@ -140,13 +161,29 @@ def cramer_rao(
     method: str = "auto",
     key: PRNGKeyArray | None = None,
     num_samples: int | None = None,
+    lengths=None,
 ) -> float:
-    """tr(I_T(θ)⁻¹)/m: the asymptotic E‖θ̂ − θ*‖² from m trajectories of T states."""
+    """tr(I_T(θ)⁻¹)/m: the asymptotic E‖θ̂ − θ*‖² from m trajectories of T states.
+
+    With `lengths` ((m,) ints, 2 ≤ lengths ≤ T, trajectory i of lengths[i] states) the value
+    of that ragged design, tr((Σ_i I_{T_i})⁻¹), with I_T computed once per distinct length.
+
+    Example:
+        >>> import trajax as tj
+        >>> chain = tj.TwoStateChain(theta=0.8)       # I_T = (T−1)/(θ(1−θ))
+        >>> round(tj.cramer_rao(chain, 2, 11, lengths=[11, 6]), 6)   # 0.16/(10 + 5)
+        0.010667
+    """
     m = check_int(num_trajectories, "num_trajectories")
-    info = fisher_information(model, num_steps, method=method, key=key, num_samples=num_samples)
-    value = float(jnp.trace(jnp.linalg.inv(info))) / m
+    T = check_int(num_steps, "num_steps", minimum=2)
+    kw = dict(method=method, key=key, num_samples=num_samples)
+    if lengths is None:
+        info, scale = fisher_information(model, T, **kw), m
+    else:
+        info, scale = design_information(model, check_lengths(lengths, m, T), **kw), 1
+    value = float(jnp.trace(jnp.linalg.inv(info))) / scale
     if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"num_steps: {_singular_message(model, info, num_steps, method)}")
+        raise ValueError(f"num_steps: {_singular_message(model, info, T, method)}")
     return value
 
 
