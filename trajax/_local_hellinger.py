@@ -81,7 +81,7 @@ def _directions(directions, p: int):
     U = as_float_array(directions, "directions")
     U = U[None] if U.ndim == 1 else U
     if U.ndim != 2 or U.shape[1] != p:
-        raise ValueError(f"directions: expected shape ({p},) or (k, {p}), got {jnp.shape(directions)}")
+        raise ValueError(f"directions: expected shape ({p},) or (k, {p}), got shape {U.shape}")
     norms = jnp.linalg.norm(U, axis=1, keepdims=True)
     if not np.all(np.asarray(norms) > 0):
         raise ValueError("directions: every direction must be nonzero")
