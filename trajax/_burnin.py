@@ -173,8 +173,9 @@ def plot_burn_in(
         ax.set_xticks(ms, [str(int(v)) for v in ms])
         ax.set_yticks(Ts, [str(int(v)) for v in Ts])
         ax.minorticks_off()
-        ax.set_title(f"{panel}: outlined = ratio CI ({level:.0%}) covers 1; gold bar = burn-in", fontsize=9)
+        ax.set_title("error ratio to the Fisher curve" if panel == "ratio" else "coverage", fontsize=10)
     name = getattr(result, "config", {}).get("model", {}).get("name", "")
-    fig.suptitle(title or f"Burn-in map {name}".strip())
+    legend = f"outlined: ratio CI ({level:.0%}) covers 1; gold bar: burn-in m0 of each T"
+    fig.suptitle(f"{title or ('Burn-in map ' + name).strip()}\n{legend}", fontsize=10)
     fig.savefig(path, dpi=120)
     plt.close(fig)

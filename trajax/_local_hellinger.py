@@ -96,7 +96,7 @@ def local_hellinger(
     key: PRNGKeyArray,
     *,
     num_samples: int = 20000,
-    method: str = "control_variate",
+    method: str = "score",
     fisher: str = "auto",
     level: float = 0.95,
 ) -> LocalHellinger:
@@ -138,7 +138,10 @@ def local_hellinger(
 
     data = simulate(model, check_key(key), n, T)
     thetas = (theta[None, None] + r[None, :, None] * U[:, None, :]).reshape(k * J, -1)
-    terms = np.asarray(hellinger_terms(log_ratios(model, thetas, data), method), float).reshape(k, J, n)
+    s_u = _score(model, data) @ U.T  # (n, k): sᵀu per path
+    control = (r[None, :, None] * s_u.T[:, None, :]).reshape(k * J, n)  # sᵀΔ
+    terms = hellinger_terms(log_ratios(model, thetas, data), control, method)
+    terms = np.asarray(terms, float).reshape(k, J, n)
     d2 = terms.mean(-1)
     d2_se = terms.std(-1, ddof=1) / np.sqrt(n)
     r2 = np.asarray(r, float) ** 2
@@ -147,8 +150,7 @@ def local_hellinger(
         form = quad[:, None] * r2
         ratio, ratio_se = d2 / form, d2_se / form
     else:
-        proj = (np.asarray(_score(model, data), float) @ np.asarray(U, float).T) ** 2  # (n, k)
-        form_terms = proj.T[:, None, :] * r2[None, :, None]  # (k, J, n)
+        form_terms = np.asarray(s_u, float).T[:, None, :] ** 2 * r2[None, :, None]  # (k, J, n)
         form = form_terms.mean(-1)
         ratio = d2 / form
         resid = terms - ratio[..., None] * form_terms
