@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -100,31 +100,43 @@ def _grid(table, key) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ms, Ts, Z
 
 
-def _boundary_points(boundary, Ts: np.ndarray):
-    if callable(boundary):
-        T = np.geomspace(_edges(Ts)[0], _edges(Ts)[-1], 200)
-        return T, np.asarray(boundary(T), float) * np.ones_like(T)
-    pts = np.asarray(boundary, float)
-    if pts.ndim != 2 or pts.shape[1] != 2:
-        raise ValueError(
-            f"boundary: expected a callable T -> m or a list of (T, m) points, got shape {pts.shape}"
-        )
-    return pts[:, 0], pts[:, 1]
+def _boundary_curves(boundary, label: str, Ts: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(label, T, m) per predicted boundary: a callable T ↦ m, (T, m) points, or a dict of those."""
+    if boundary is None:
+        return []
+    items = boundary.items() if isinstance(boundary, Mapping) else [(label, boundary)]
+    curves = []
+    for name, b in items:
+        if callable(b):
+            T = np.geomspace(_edges(Ts)[0], _edges(Ts)[-1], 200)
+            curves.append((name, T, np.asarray(b(T), float) * np.ones_like(T)))
+            continue
+        pts = np.asarray(b, float)
+        if pts.ndim != 2 or pts.shape[1] != 2:
+            raise ValueError(f"boundary: expected a callable T -> m or (T, m) points, got shape {pts.shape}")
+        curves.append((name, pts[:, 0], pts[:, 1]))
+    return curves
+
+
+def _cell_text(ax, x, y, value, covered, dark) -> None:
+    ax.text(x, y, f"{value:.2f}", ha="center", va="center", fontsize=8,
+            fontweight="bold" if covered else "normal", color="w" if dark else "k")  # fmt: skip
 
 
 def plot_burn_in(
     result,
     path,
     *,
-    boundary: Callable | Sequence[tuple[float, float]] | None = None,
+    boundary: Callable | Sequence[tuple[float, float]] | Mapping | None = None,
     boundary_label: str = "predicted boundary",
     level: float = Z95_LEVEL,
     title: str | None = None,
 ) -> None:
-    """Heat map of mse/theory over (m, T) (log colour scale centred on 1; cells whose ratio
-    CI at `level` covers 1 are outlined, the burn-in m0 of each T marked by a bar) and, when
-    the rows have a `coverage` column, a second panel of that coverage. `boundary` (a
-    callable T ↦ m, or (T, m) points) draws the theory's predicted burn-in on both panels."""
+    """Heat map of mse/theory over (m, T) (log colour scale centred on 1, saturating at ×/÷10;
+    cells whose ratio CI at `level` covers 1 are outlined and bold, the burn-in m0 of each T
+    marked by a gold bar) and, when the rows have a `coverage` column, a second panel of that
+    coverage. `boundary` draws the theory's predicted burn-in on both panels: a callable
+    T ↦ m, a list of (T, m) points, or a dict {label: either} for several."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -133,30 +145,29 @@ def plot_burn_in(
 
     table = _table(result)
     level = _check_level(level)
-    ms, Ts, ratio = _grid(table, "ratio")
+    ms, Ts, _ = _grid(table, "ratio")
     me, Te = _edges(ms), _edges(Ts)
+    curves = _boundary_curves(boundary, boundary_label, Ts)
     panels = ["ratio"] + (["coverage"] if table and all("coverage" in r for r in table) else [])
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.4), constrained_layout=True)
-    axes = np.atleast_1d(axes)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.8 * len(panels), 5.0), constrained_layout=True)
     starts = {rec["T"]: rec["m"] for rec in burn_in(result, level=level)}
-    for ax, panel in zip(axes, panels, strict=True):
+    for ax, panel in zip(np.atleast_1d(axes), panels, strict=True):
         _, _, Z = _grid(table, panel)
         if panel == "ratio":
-            finite = Z[np.isfinite(Z) & (Z > 0)]
-            span = max(2.0, float(np.max(np.abs(np.log(finite)))) if finite.size else 2.0)
-            norm = LogNorm(vmin=math.exp(-span), vmax=math.exp(span))
+            finite = np.abs(np.log(Z[np.isfinite(Z) & (Z > 0)]))
+            span = min(math.log(10.0), max(math.log(2.0), float(finite.max()) if finite.size else 0.0))
+            norm = LogNorm(vmin=math.exp(-span), vmax=math.exp(span), clip=True)
             mesh = ax.pcolormesh(me, Te, np.where(Z > 0, Z, np.nan), cmap="RdBu_r", norm=norm)
             fig.colorbar(mesh, ax=ax, label="mse / tr(I_T⁻¹)/m")
         else:
-            norm = TwoSlopeNorm(vcenter=Z95_LEVEL, vmin=min(0.5, np.nanmin(Z)), vmax=1.0)
+            norm = TwoSlopeNorm(vcenter=Z95_LEVEL, vmin=min(0.5, float(np.nanmin(Z))), vmax=1.0)
             mesh = ax.pcolormesh(me, Te, Z, cmap="RdBu", norm=norm)
             fig.colorbar(mesh, ax=ax, label="coverage (nominal 0.95)")
         for r in table:
             i, j = np.searchsorted(Ts, r["T"]), np.searchsorted(ms, r["m"])
-            covered = _covers(r, level)
-            x, y = math.sqrt(me[j] * me[j + 1]), math.sqrt(Te[i] * Te[i + 1])
-            weight = "bold" if covered else "normal"
-            ax.text(x, y, f"{float(r[panel]):.2f}", ha="center", va="center", fontsize=8, fontweight=weight)
+            covered, value = _covers(r, level), float(r[panel])
+            dark = math.isfinite(value) and abs(norm(value) - 0.5) > 0.35
+            _cell_text(ax, math.sqrt(me[j] * me[j + 1]), math.sqrt(Te[i] * Te[i + 1]), value, covered, dark)
             if covered:
                 ax.add_patch(plt.Rectangle((me[j], Te[i]), me[j + 1] - me[j], Te[i + 1] - Te[i],
                                            fill=False, ec="k", lw=1.5))  # fmt: skip
@@ -164,10 +175,10 @@ def plot_burn_in(
             if m0 is not None:
                 i, j = np.searchsorted(Ts, T), np.searchsorted(ms, m0)
                 ax.plot([me[j], me[j]], [Te[i], Te[i + 1]], color="gold", lw=4, solid_capstyle="butt")
-        if boundary is not None:
-            bT, bm = _boundary_points(boundary, Ts)
-            ax.plot(bm, bT, "k--", lw=2, label=boundary_label)
-            ax.legend(fontsize=8, loc="lower right")
+        for (name, bT, bm), style in zip(curves, ["--", ":", "-.", "-"] * len(curves), strict=False):
+            ax.plot(bm, bT, style, color="k", lw=2, label=name)
+        if curves:
+            ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=len(curves))
         ax.set(xscale="log", yscale="log", xlim=(me[0], me[-1]), ylim=(Te[0], Te[-1]),
                xlabel="m (trajectories)", ylabel="T (states per trajectory)")  # fmt: skip
         ax.set_xticks(ms, [str(int(v)) for v in ms])
