@@ -33,7 +33,7 @@ STUDIES = {
     ),
     "glm": (
         tj.SinusoidalGLM(A=[[1.2, 0.3], [-0.2, 1.1]], sigma=0.5),
-        dict(m=[1, 2, 4, 8, 16, 32, 64], T=[4, 8, 16, 32, 64], replicates=200,
+        dict(m=[1, 2, 4, 8, 16, 32, 64], T=[4, 8, 16, 32, 64, 128, 256], replicates=200,
              fisher_method="hessian", fisher_samples=4000),
         {"predicted m ≳ T": lambda T: T},
     ),

@@ -90,7 +90,7 @@ def main():
             bend = f"{x[np.argmax(out)]:.2g}" if out.any() else "not within the range"
             near1 = int(np.argmin(np.abs(np.log(x))))
             seconds = time.perf_counter() - start
-            print(f"| {title.split(',')[0]} | {label} | {y[0]:.4f} [{lo[0]:.4f}, {hi[0]:.4f}] | "
+            print(f"| {title.split(' (')[0]} | {label} | {y[0]:.4f} [{lo[0]:.4f}, {hi[0]:.4f}] | "
                   f"{y[near1]:.3f} (at {x[near1]:.2g}) | {bend} | {seconds:.1f} |")  # fmt: skip
         ax.axhline(0.25, color="k", lw=1, ls="--")
         ax.axhspan(0.25 * (1 - BAND), 0.25 * (1 + BAND), color="0.85", zorder=0)
