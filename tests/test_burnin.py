@@ -89,7 +89,8 @@ def test_plot_burn_in_with_coverage_and_boundaries(tmp_path):
     plot_burn_in(tj.SweepResult(table=rows), tmp_path / "a.png", boundary=lambda T: T, boundary_label="m = T")
     for r in rows:
         r["coverage"] = 0.9
-    plot_burn_in(tj.SweepResult(table=rows), tmp_path / "b.png", boundary=[(8, 10), (32, 40)])
+    boundaries = {"points": [(8, 10), (32, 40)], "m = 4": lambda T: 4.0 + 0 * T}
+    plot_burn_in(tj.SweepResult(table=rows), tmp_path / "b.png", boundary=boundaries)
     assert (tmp_path / "a.png").stat().st_size > 1000 and (tmp_path / "b.png").stat().st_size > 1000
     with pytest.raises(ValueError, match="boundary: expected"):
         plot_burn_in(tj.SweepResult(table=rows), tmp_path / "c.png", boundary=[1, 2, 3])

@@ -1,4 +1,4 @@
-"""local_hellinger: d_H²(p_θ*, p_θ*+r·u) / (ΔᵀI_TΔ) along rays, the ¼ of SPEC §0 on real numbers."""
+"""local_hellinger: d_H²(p_θ*, p_θ*+r·u) / (ΔᵀI_TΔ) along rays; the local expansion predicts ¼."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def local_hellinger(
 ) -> LocalHellinger:
     """The ratio d_H²(p_θ*, p_θ*+Δ) / (ΔᵀI_T(θ*)Δ), Δ = r·u, along rays from θ* = model.theta.
 
-    d_H² ≈ ¼ΔᵀI_TΔ as Δ → 0 (SPEC §0), so the ratio tends to ¼; where it leaves ¼ shows how
+    d_H² ≈ ¼ΔᵀI_TΔ as Δ → 0, so the ratio tends to ¼; where it leaves ¼ shows how
     far the quadratic (Fisher) picture of the likelihood holds. Directions (k, p) or (p,)
     are scaled to unit Euclidean norm; radii (J,) are positive. One set of `num_samples`
     paths z ~ p_θ* (keyed as `simulate(model, key, ...)`) serves every (u, r): common random
