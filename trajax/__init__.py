@@ -2,6 +2,7 @@
 the Fisher information (see README.md)."""
 
 from . import noise as noise
+from ._burnin import burn_in as burn_in
 from ._fisher import cramer_rao as cramer_rao
 from ._fisher import fisher_information as fisher_information
 from ._fit import fit as fit
@@ -11,6 +12,7 @@ from ._inference import covariance as covariance
 from ._likelihood import log_likelihood as log_likelihood
 from ._likelihood import ravel as ravel
 from ._likelihood import score as score
+from ._local_hellinger import local_hellinger as local_hellinger
 from ._model import AbstractModel as AbstractModel
 from ._models import DependentRegression as DependentRegression
 from ._models import LinearAttention as LinearAttention
