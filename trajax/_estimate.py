@@ -140,6 +140,7 @@ def estimate(model: AbstractModel, source: AbstractSource, plan: Plan, given=Non
         theta = model.canonical_theta(model.from_unconstrained(solution.u))
         result = RESULTS.where(jnp.all(jnp.isfinite(theta0)), solution.result, RESULTS.singular_start)
         value, grad_inf, steps = solution.value, solution.grad_inf, solution.num_steps
+        hessian = _natural_hessian(model, solution)
     else:
         if plan.method == "recursive":
             theta = model.recursive_estimate(source.data)
@@ -150,6 +151,9 @@ def estimate(model: AbstractModel, source: AbstractSource, plan: Plan, given=Non
         value, grad = source.mean(lambda d: jax.value_and_grad(model.objective_value)(theta, d))
         grad_inf, steps = jnp.max(jnp.abs(grad)), jnp.asarray(0)
         result = RESULTS.successful
+        hessian = None
+    if hessian is None:  # autodiff: one more pass over the data
+        hessian = source.mean(lambda d: jax.hessian(model.objective_value)(theta, d))
     log_likelihood = -value * n.astype(value.dtype)
     ok = jnp.all(jnp.isfinite(theta)) & jnp.isfinite(log_likelihood) & jnp.isfinite(grad_inf)
     result = RESULTS.where(
@@ -162,4 +166,19 @@ def estimate(model: AbstractModel, source: AbstractSource, plan: Plan, given=Non
         grad_norm=grad_inf,
         num_steps=steps,
         result=result,
+        information=n.astype(value.dtype) * hessian,
     )
+
+
+def _natural_hessian(model: AbstractModel, solution):
+    """∇²_θ of the mean objective at θ̂ from the solver's Hessian in optimiser coordinates u:
+    J⁻ᵀ H_u J⁻¹ with J = dθ/du (the gradient term vanishes at a stationary point). None when
+    the solver holds no Hessian, the coordinates change dimension, or `canonical_theta` may
+    reorder θ (then autodiff at the canonical θ̂)."""
+    if solution.hessian is None or overrides(model, "canonical_theta"):
+        return None
+    J = jax.jacfwd(model.from_unconstrained)(solution.u)
+    if J.shape[0] != J.shape[1]:
+        return None
+    J_inv = jnp.linalg.inv(J)
+    return J_inv.T @ solution.hessian @ J_inv

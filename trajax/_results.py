@@ -89,6 +89,15 @@ class FitResult(eqx.Module):
     grad_norm: Float[Array, ""]  # ‖∇ mean per-transition log-lik‖_∞ at θ̂ (optimiser coordinates)
     num_steps: Int[Array, ""]  # optimiser iterations (0 for a closed form)
     result: RESULTS  # why the fit stopped; RESULTS.successful when it converged
+    information: Float[Array, "p p"]  # observed information −∇²_θ Σ_i log p_θ(z_i) at θ̂ (natural θ)
+
+    @property
+    def stderr(self) -> Float[Array, " p"]:
+        """Standard errors √diag(information⁻¹) of θ̂ (NaN where the information is not positive
+        definite). For other covariances (sandwich, OPG, expected) see `tj.covariance`."""
+        from ._inference import stderr_from_information
+
+        return stderr_from_information(self.information, "information", strict=False)
 
     @property
     def converged(self) -> Bool[Array, ""]:

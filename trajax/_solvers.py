@@ -48,6 +48,7 @@ class Solution(eqx.Module):
     grad_inf: Float[Array, ""]  # ‖∇f(u)‖_∞
     num_steps: Int[Array, ""]  # iterations taken
     result: RESULTS
+    hessian: Float[Array, "q q"] | None = None  # ∇²f(u) where the solver holds it (Newton)
 
 
 class NewtonState(eqx.Module):
@@ -129,7 +130,7 @@ class Newton(eqx.Module):
         grad_inf = jnp.max(jnp.abs(s.g))
         result = RESULTS.where(s.damping >= _MAX_DAMPING, RESULTS.damping_limit, RESULTS.max_steps_reached)
         result = _stop_reason(grad_inf <= self.tol, s.stalled, s.u, s.f, s.g, result)
-        return Solution(u=s.u, value=s.f, grad_inf=grad_inf, num_steps=s.step - 1, result=result)
+        return Solution(u=s.u, value=s.f, grad_inf=grad_inf, num_steps=s.step - 1, result=result, hessian=s.H)
 
 
 def _stop_reason(gradient_met, stalled, u, f, g, otherwise) -> RESULTS:

@@ -44,15 +44,16 @@ from ._keys import check_key
 from ._model import AbstractModel
 from ._results import FAILURE_REASONS, failure_counts, result_code
 from ._simulate import simulate, trajectory_shapes
-from ._stats import fit_slope, summarize_cell
+from ._stats import Z95, fit_slope, summarize_cell
 from ._windows import fit_prefix, plan_windows
 
 __all__ = ["sweep", "SweepResult", "DESIGNS"]
 
 DESIGNS = ("nested", "independent")
 CSV_COLUMNS = (
-    "m", "T", "replicates", "converged", "failed", "mse", "mse_se", "theory", "ratio",
-    "ratio_lo", "ratio_hi", "fisher_error", "fisher_error_se", "p",
+    "m", "T", "replicates", "converged", "failed", "mse", "mse_se", "theory", "theory_se", "ratio",
+    "ratio_lo", "ratio_hi", "median_ratio", "trimmed_ratio", "fisher_error", "fisher_error_se",
+    "coverage", "coverage_se", "wald_coverage", "wald_coverage_se", "p",
     *(f"failed_{reason}" for reason in FAILURE_REASONS),
 )  # fmt: skip
 
@@ -149,10 +150,13 @@ def _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, 
 
 
 def _replicate_errors(result, theta_star, info, m):
-    """One replicate's (‖Δ‖², m·ΔᵀI_TΔ, result code), Δ = θ̂ − θ* (m a Python or traced int)."""
+    """One replicate's (‖Δ‖², m·ΔᵀI_TΔ, result code, Wald coverage), Δ = θ̂ − θ* (m a Python or
+    traced int); the Wald coverage is the fraction of coordinates with |Δ_j| ≤ 1.96·stderr_j
+    (observed information; NaN stderr counts as not covered)."""
     delta = result.theta - theta_star
     stat = jnp.asarray(m, delta.dtype) * delta @ info @ delta
-    return jnp.sum(delta**2), stat, result_code(result.result)
+    wald = jnp.mean((jnp.abs(delta) <= Z95 * result.stderr).astype(delta.dtype))
+    return jnp.sum(delta**2), stat, result_code(result.result), wald
 
 
 def _per_device(replicates, batch, num_devices) -> int:
@@ -191,8 +195,8 @@ def _over_replicas(local_fn, mesh, in_specs):
 
 
 def _gather(outs, replicates):
-    """(sq, stat, ok) over this process's devices → host arrays over all replicates."""
-    results = [np.asarray(outs[k]) for k in range(3)]
+    """Per-replicate outputs over this process's devices → host arrays over all replicates."""
+    results = [np.asarray(out) for out in outs]
     if jax.process_count() > 1:  # every process gets every replicate, in global device order
         results = [np.asarray(process_allgather(r)).reshape(-1) for r in results]
     return [r[:replicates] for r in results]
@@ -211,8 +215,8 @@ def run_cell(
     indices = _replicate_indices(replicates, batch, mesh)
     compiled, compile_s = _compile_timed(_over_replicas(local_fn, mesh, P("replicas")), indices)
     start = time.perf_counter()
-    sq, stat, ok = _gather(jax.block_until_ready(compiled(indices)), replicates)
-    return sq, stat, ok, compile_s, time.perf_counter() - start
+    outs = _gather(jax.block_until_ready(compiled(indices)), replicates)
+    return outs, compile_s, time.perf_counter() - start
 
 
 class NestedCells:
@@ -285,8 +289,8 @@ class NestedCells:
             compile_s, compilations = compile_s + seconds, compilations + 1
         start = time.perf_counter()
         outs = jax.block_until_ready(self.fits[r](*args))
-        sq, stat, ok = _gather(outs, self.replicates)
-        return sq, stat, ok, compile_s, run_s + time.perf_counter() - start, compilations
+        outs = _gather(outs, self.replicates)
+        return outs, compile_s, run_s + time.perf_counter() - start, compilations
 
 
 def _check_grid(values, name) -> list[int]:
@@ -399,9 +403,9 @@ def sweep(
     T_todo = tuple(sorted({Ti for _, Ti in todo}))
     if fisher_method in ("auto", "exact") and T_todo:
         exact = exact_fishers(model, T_todo)
-        infos.update(
-            dict(zip(T_todo, jax.block_until_ready(exact), strict=True)) if exact is not None else {}
-        )
+        if exact is not None:
+            exact = jax.block_until_ready(exact)
+            infos.update({Ti: (info, jnp.zeros_like(info)) for Ti, info in zip(T_todo, exact, strict=True)})
     if nested is not None and todo:
         # dispatched now, so the devices simulate while the host compiles the fit programs (the
         # exact Fishers come first: queued behind the simulation they would wait for it)
@@ -416,25 +420,31 @@ def sweep(
         else:
             if Ti not in infos:
                 infos[Ti] = fisher_information(
-                    model, Ti, method=fisher_method, key=fisher_key, num_samples=fisher_samples
-                )
-            info = infos[Ti]
-            # NaN when I_T is singular to working precision (e.g. an explosive process)
-            theory = (
-                float(np.trace(np.linalg.inv(np.asarray(info, np.float64)))) / mi
-                if _resolved(info)
-                else math.nan
-            )
+                    model, Ti, method=fisher_method, key=fisher_key, num_samples=fisher_samples,
+                    return_stderr=True,
+                )  # fmt: skip
+            info, info_se = infos[Ti]
+            theory, theory_se = _theory(info, info_se, mi)
             chunk = None
             if nested is not None:
-                sq, stat, codes, compile_s, run_s, programs = nested.run(mi, Ti, info)
+                (sq, stat, codes, wald), compile_s, run_s, programs = nested.run(mi, Ti, info)
             else:
                 chunk = stream_chunk(model, mi, Ti, batch, max_cell_bytes)
-                sq, stat, codes, compile_s, run_s = run_cell(
+                (sq, stat, codes, wald), compile_s, run_s = run_cell(
                     model, theta_star, info, data_key, mi, Ti, R, design, fit_options, batch, devices, chunk
                 )
                 programs = 1
-            row = summarize_cell(mi, Ti, sq, stat, codes == 0, theory, theta_star.shape[0])
+            row = summarize_cell(
+                mi,
+                Ti,
+                sq,
+                stat,
+                codes == 0,
+                theory,
+                theta_star.shape[0],
+                wald_coverage=wald,
+                theory_se=theory_se,
+            )
             row.update(failure_counts(codes))
             timing = {
                 "m": mi, "T": Ti, "compile_s": compile_s, "run_s": run_s, "stream_chunk": chunk or 0,
@@ -460,6 +470,17 @@ def sweep(
     if writer:
         writer.finish(result)
     return result
+
+
+def _theory(info, info_se, m: int) -> tuple[float, float]:
+    """(tr(I_T⁻¹)/m, its Monte-Carlo SE by the delta method: d tr(I⁻¹) = −tr(I⁻¹ dI I⁻¹), entries
+    of I independent). NaN when I_T is singular to working precision (e.g. an explosive process)."""
+    if not _resolved(info):
+        return math.nan, math.nan
+    inv = np.linalg.inv(np.asarray(info, np.float64))
+    sensitivity = inv @ inv  # ∂ tr(I⁻¹)/∂I_ij = −(I⁻²)_ji
+    se = float(np.sqrt(np.sum((sensitivity.T * np.asarray(info_se, np.float64)) ** 2)))
+    return float(np.trace(inv)) / m, se / m
 
 
 def _nested_cells(model, m_values, T_values, R, design, fit_options, batch, devices, data_key, max_bytes):
