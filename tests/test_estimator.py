@@ -252,3 +252,81 @@ def test_float32_fits_and_sweeps(key):
     sweep = tj.sweep(lds, m=[8, 16], T=[16], replicates=16, key=key, progress=False)
     assert all(row["failed"] == 0 for row in sweep.table)
     assert all(0.2 < row["ratio"] < 5 for row in sweep.table)
+
+
+LDS_T = tj.LinearSystem(A=[[0.6, 0.1], [0.0, 0.5]], noise=tj.noise.StudentT(5.0))
+
+
+def test_ragged_fits_equal_fits_of_the_valid_parts(key):
+    data = tj.simulate(LDS_T, key, 12, 40)
+    whole = tj.fit(LDS_T, data)
+    full = tj.fit(LDS_T, data, lengths=np.full(12, 40))
+    np.testing.assert_allclose(full.theta, whole.theta, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(
+        tj.fit(LDS_T, data, lengths=np.full(12, 20)).theta, tj.fit(LDS_T, data[:, :20]).theta, atol=1e-10
+    )
+    # NaN padding beyond each length is ignored; the fit maximises the ragged log-likelihood
+    lengths = np.array([40, 25, 9, 2] * 3)
+    padded = jnp.where(jnp.arange(40)[None, :, None] < lengths[:, None, None], data, jnp.nan)
+    ragged = tj.fit(LDS_T, padded, lengths=lengths)
+    assert bool(ragged.converged)
+    total = tj.log_likelihood(ragged.model, padded, lengths=lengths)
+    assert float(ragged.log_likelihood) == pytest.approx(float(jnp.sum(total)), rel=1e-12)
+    gradient = jnp.sum(tj.score(ragged.model, padded, lengths=lengths), axis=0)
+    assert float(jnp.max(jnp.abs(gradient))) < 1e-6 * float(jnp.sum(lengths - 1))
+    # power: ignoring the lengths (cutting every trajectory at 9 states) gives another estimate
+    assert float(jnp.max(jnp.abs(ragged.theta - tj.fit(LDS_T, data[:, :9]).theta))) > 1e-3
+
+
+def test_ragged_gaussian_fit_is_pooled_ols_on_the_valid_rows(key):
+    lds = tj.LinearSystem(A=[[0.6, 0.1], [0.0, 0.5]])
+    data = tj.simulate(lds, key, 10, 30)
+    lengths = np.array([30, 5, 17, 2, 30, 11, 8, 30, 3, 21])
+    X = np.concatenate([np.asarray(data[i, : L - 1]) for i, L in enumerate(lengths)])
+    Y = np.concatenate([np.asarray(data[i, 1:L]) for i, L in enumerate(lengths)])
+    ols = np.linalg.lstsq(X, Y, rcond=None)[0].T.ravel()
+    np.testing.assert_allclose(tj.fit(lds, data, lengths=lengths).theta, ols, rtol=1e-10)
+
+
+def test_ragged_fit_of_a_non_markov_model_groups_by_length(key):
+    mixture = tj.MarkovChainMixture.two_state(0.8, 0.4)
+    data = tj.simulate(mixture, key, 60, 30)
+    lengths = np.array([30, 15, 8] * 20)
+    ragged = tj.fit(mixture, data, lengths=lengths)
+    assert bool(ragged.converged)
+    gradient = jnp.sum(tj.score(ragged.model, data, lengths=lengths), axis=0)
+    assert float(jnp.max(jnp.abs(gradient))) < 1e-6 * float(jnp.sum(lengths - 1))
+
+
+def test_least_squares_method(key):
+    data = tj.simulate(LDS_T, key, 20, 30)
+    X, Y = np.asarray(data[:, :-1]).reshape(-1, 2), np.asarray(data[:, 1:]).reshape(-1, 2)
+    ols = np.linalg.lstsq(X, Y, rcond=None)[0].T.ravel()
+    ls = tj.fit(LDS_T, data, method="least_squares")
+    np.testing.assert_allclose(ls.theta, ols, rtol=1e-10)
+    assert float(jnp.max(jnp.abs(ls.theta - tj.fit(LDS_T, data).theta))) > 1e-4  # not the Student-t MLE
+    glm = tj.SinusoidalGLM(A=[[1.2, 0.3], [-0.2, 1.1]], sigma=0.5)
+    glm_data = tj.simulate(glm, key, 10, 30)
+    np.testing.assert_array_equal(
+        tj.fit(glm, glm_data, method="least_squares").theta, tj.fit(glm, glm_data).theta
+    )  # Gaussian noise: least squares is the MLE
+    with pytest.raises(ValueError, match="'least_squares' is not available for TwoStateChain"):
+        tj.fit(
+            tj.TwoStateChain(theta=0.7),
+            tj.simulate(tj.TwoStateChain(theta=0.7), key, 4, 10),
+            method="least_squares",
+        )
+
+
+def test_fit_result_information_and_stderr(key):
+    data = tj.simulate(LDS_T, key, 30, 50)
+    result = tj.fit(LDS_T, data)  # Newton: its Hessian mapped to natural coordinates
+    observed = tj.covariance(result.model, data, kind="observed")  # autodiff, independently
+    np.testing.assert_allclose(jnp.linalg.inv(result.information), observed, rtol=1e-6)
+    np.testing.assert_allclose(result.stderr, jnp.sqrt(jnp.diag(observed)), rtol=1e-6)
+    chain = tj.MarkovChain(P=[[0.7, 0.2, 0.1], [0.3, 0.3, 0.4], [0.2, 0.2, 0.6]])
+    chain_data = tj.simulate(chain, key, 40, 30)
+    closed = tj.fit(chain, chain_data)  # logit coordinates, closed form: autodiff information
+    np.testing.assert_allclose(
+        jnp.linalg.inv(closed.information), tj.covariance(closed.model, chain_data), rtol=1e-8
+    )

@@ -27,7 +27,7 @@ from jaxtyping import Array, Float
 from ._model import AbstractModel
 from ._results import RESULTS, FitResult
 from ._solvers import LBFGS, Newton, default_tol, default_xtol
-from ._sources import AbstractSource, Chunks, Whole
+from ._sources import AbstractSource, Chunks, Groups, Whole
 
 __all__ = ["Plan", "estimate", "resolve_method", "describe_start", "NEWTON_MAX_PARAMS"]
 
@@ -84,6 +84,11 @@ def resolve_method(model: AbstractModel, method: str, example, whole: bool = Tru
         raise ValueError(f"method: {type(model).__name__} has no closed-form MLE for this noise")
     if method == "recursive" and not (whole and overrides(model, "recursive_estimate")):
         raise ValueError(f"method: 'recursive' is not available for {type(model).__name__}")
+    if method == "least_squares":
+        if model.least_squares_is_mle:  # Gaussian noise: least squares is the likelihood's optimum
+            return resolve_method(model, "auto", example, whole)
+        if not (overrides(model, "least_squares_from_statistics") and has_initial_statistics(model, example)):
+            raise ValueError(f"method: 'least_squares' is not available for {type(model).__name__}")
     return method
 
 
@@ -120,6 +125,8 @@ def start(model: AbstractModel, source: AbstractSource, plan: Plan, given) -> Fl
             return model.initial_theta(source.data)
         if isinstance(source, Chunks):
             return model.initial_theta(source.chunk(0))
+        if isinstance(source, Groups):
+            return model.initial_theta(source.largest())
         raise ValueError(f"init: {type(model).__name__}'s initial_theta needs whole data")
     return model.generic_start()
 
@@ -144,6 +151,8 @@ def estimate(model: AbstractModel, source: AbstractSource, plan: Plan, given=Non
     else:
         if plan.method == "recursive":
             theta = model.recursive_estimate(source.data)
+        elif plan.method == "least_squares":
+            theta = model.least_squares_from_statistics(source.total(model.initial_statistics))
         elif isinstance(source, Whole):
             theta = model.closed_form_mle(source.data)
         else:

@@ -17,18 +17,18 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import PRNGKeyArray, PyTree
 
-from ._checks import check_int
+from ._checks import check_int, is_concrete
 from ._estimate import Plan, estimate, resolve_method
 from ._keys import check_key
-from ._likelihood import check_data
+from ._likelihood import check_data, check_ragged_data
 from ._model import AbstractModel
 from ._results import FitResult
 from ._simulate import trajectory_shapes
-from ._sources import Chunks, Whole
+from ._sources import Chunks, Whole, ragged_source
 
 __all__ = ["fit", "fit_streaming", "FitResult", "check_fit_options", "make_plan"]
 
-METHODS = ("auto", "closed_form", "newton", "lbfgs", "recursive")
+METHODS = ("auto", "closed_form", "newton", "lbfgs", "recursive", "least_squares")
 FIT_OPTIONS = ("method", "init", "max_steps", "tol")
 
 
@@ -87,8 +87,8 @@ def make_plan(
 
 
 @eqx.filter_jit
-def _fit(model, data, theta0, plan: Plan):
-    return estimate(model, Whole(data), plan, theta0)
+def _fit(model, source, theta0, plan: Plan):
+    return estimate(model, source, plan, theta0)
 
 
 def fit(
@@ -99,6 +99,7 @@ def fit(
     init=None,
     max_steps: int = 100,
     tol: float | None = None,
+    lengths=None,
 ) -> FitResult:
     """Maximum-likelihood estimate of θ from all trajectories in `data` jointly:
     θ̂ = argmax Σ_i log p_θ(z_i), each term conditional on the trajectory's first state.
@@ -110,8 +111,9 @@ def fit(
             from the model's (float32 data for a float64 model, integer arrays loaded from disk)
             are cast to it; non-integral values for a discrete model are refused.
         method: "auto" (closed form if the model has one, else Newton for p <= 64, else
-            L-BFGS), "closed_form", "newton", "lbfgs", or "recursive" (models with a
-            `recursive_estimate`, e.g. MixedLinearRegression).
+            L-BFGS), "closed_form", "newton", "lbfgs", "recursive" (models with a
+            `recursive_estimate`, e.g. MixedLinearRegression), or "least_squares" (linear
+            systems, dependent regression, the GLM: the estimator the MLE is compared with).
         init: starting θ of iterative methods: None (data-driven: the model's least-squares
             statistics or its `initial_theta`; for a model with neither, the origin of its
             optimiser coordinates, never its own θ), "model" (the model's own θ) or a (p,) array.
@@ -120,6 +122,9 @@ def fit(
             optimiser's coordinates (default 1e-8 in float64, 1e-4 in float32). A fit whose
             objective can no longer decrease beyond rounding with a step below eps^(2/3) is
             successful too (non-smooth likelihoods such as Laplace).
+        lengths: optional (m,) integers ≥ 2 (concrete, not traced): trajectory i is its first
+            lengths[i] states; whatever lies beyond (NaN padding included) is ignored. The pooled
+            MLE maximises Σ_i of the log-likelihoods of the valid parts.
 
     Returns:
         A `FitResult`; `result` says why the fit stopped (`tj.RESULTS`), `converged` is
@@ -134,8 +139,20 @@ def fit(
         >>> res.theta.shape, bool(res.converged)
         ((2,), True)
     """
-    data = check_data(model, data)
-    return fit_unchecked(model, data, method=method, init=init, max_steps=max_steps, tol=tol)
+    if lengths is None:
+        data = check_data(model, data)
+        return fit_unchecked(model, data, method=method, init=init, max_steps=max_steps, tol=tol)
+    data, lengths = check_ragged_data(model, data, lengths)
+    if not is_concrete(lengths):
+        raise ValueError("lengths: fit needs concrete lengths (NumPy integers), not traced values")
+    source = ragged_source(model, data, lengths)
+    plan, theta0 = make_plan(
+        model, source.example(), method=method, init=init, max_steps=max_steps, tol=tol,
+        whole=isinstance(source, Whole),
+    )  # fmt: skip
+    if plan.method == "recursive":
+        raise ValueError("method: 'recursive' needs trajectories of one length")
+    return _fit(model, source, theta0, plan)
 
 
 def fit_unchecked(model, data, *, method="auto", init=None, max_steps=100, tol=None) -> FitResult:
@@ -143,7 +160,7 @@ def fit_unchecked(model, data, *, method="auto", init=None, max_steps=100, tol=N
     non-finite data (an explosive model, say) then give `RESULTS.nonfinite`, counted as such,
     instead of an error that would stop the whole sweep."""
     plan, theta0 = make_plan(model, data, method=method, init=init, max_steps=max_steps, tol=tol)
-    return _fit(model, data, theta0, plan)
+    return _fit(model, Whole(data), theta0, plan)
 
 
 @eqx.filter_jit

@@ -230,6 +230,15 @@ class AbstractModel(eqx.Module):
         logit-coordinate probability)."""
         return self.from_unconstrained(jnp.zeros_like(self.to_unconstrained(self.theta)))
 
+    # True when the model's noise is Gaussian with a known scale, so that least squares is its MLE
+    # (`fit(..., method="least_squares")` then runs the MLE).
+    least_squares_is_mle: ClassVar[bool] = False
+
+    def least_squares_from_statistics(self, stats: PyTree) -> Float[Array, " p"]:
+        """The least-squares estimate from summed `initial_statistics`, for
+        `fit(..., method="least_squares")`: the estimator the MLE is compared with (optional)."""
+        raise NotImplementedError(f"{type(self).__name__} has no least-squares estimator")
+
     def recursive_estimate(self, data: PyTree) -> Float[Array, " p"]:
         """A recursive (online) estimate of θ from data, for `fit(..., method="recursive")`
         (optional; e.g. MixedLinearRegression)."""

@@ -31,7 +31,7 @@ from jaxtyping import Array, Int, PRNGKeyArray, PyTree
 from ._model import AbstractModel
 from ._simulate import trajectory_key
 
-__all__ = ["AbstractSource", "Whole", "Windows", "Chunks"]
+__all__ = ["AbstractSource", "Whole", "Groups", "Windows", "Chunks", "ragged_source"]
 
 
 def _add(a, b):
@@ -75,6 +75,58 @@ class Whole(AbstractSource):
 
     def example(self):
         return self.data
+
+
+class Groups(AbstractSource):
+    """Data in several groups of different shapes (e.g. trajectories grouped by length), summed
+    group by group (one traced copy of each reduction per group)."""
+
+    groups: tuple
+
+    def total(self, fn):
+        parts = [fn(g) for g in self.groups]
+        return jax.tree.map(lambda *xs: sum(xs[1:], xs[0]), *parts)
+
+    def mean(self, fn):
+        counts = [_transitions(g) for g in self.groups]
+        n = sum(counts)
+        parts = [jax.tree.map(lambda x, c=c: c * x, fn(g)) for g, c in zip(self.groups, counts, strict=True)]
+        sums = jax.tree.map(lambda *xs: sum(xs[1:], xs[0]), *parts)
+        return jax.tree.map(lambda x: x / jnp.asarray(n, x.dtype), sums)
+
+    def num_transitions(self):
+        return jnp.asarray(sum(_transitions(g) for g in self.groups))
+
+    def example(self):
+        return self.largest()
+
+    def largest(self):
+        """The group with the most transitions (where a model's own start is computed)."""
+        return max(self.groups, key=_transitions)
+
+
+def _transitions(data) -> int:
+    m, T = jax.tree.leaves(data)[0].shape[:2]
+    return m * (T - 1)
+
+
+def ragged_source(model: AbstractModel, data, lengths) -> AbstractSource:
+    """The source of ragged data (concrete `lengths`, padding already filled): for a
+    `homogeneous_markov` model, every valid transition as a window of two states (one Whole
+    source: the pooled likelihood is the sum of the windows'); otherwise the trajectories grouped
+    by length, each group cut to its length."""
+    import numpy as np
+
+    lengths = np.asarray(lengths)
+    T = jax.tree.leaves(data)[0].shape[1]
+    if model.homogeneous_markov:
+        i, t = np.nonzero(np.arange(T - 1)[None, :] < lengths[:, None] - 1)
+        return Whole(jax.tree.map(lambda x: jnp.stack([x[i, t], x[i, t + 1]], axis=1), data))
+    groups = []
+    for L in np.unique(lengths):
+        idx = np.nonzero(lengths == L)[0]
+        groups.append(jax.tree.map(lambda x, idx=idx, L=L: x[idx, : int(L)], data))
+    return Groups(tuple(groups))
 
 
 def _window(data, j0, t0, bm: int, length: int):

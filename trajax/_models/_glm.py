@@ -44,6 +44,7 @@ class SinusoidalGLM(AbstractModel):
     dim: int = eqx.field(static=True)
     parameters = ("A",)
     homogeneous_markov = True
+    least_squares_is_mle = True  # Gaussian noise: nonlinear least squares is the MLE
 
     def __init__(self, A, sigma=1.0):
         A = as_float_array(A, "A", ndim=2)

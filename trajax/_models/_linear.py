@@ -202,6 +202,10 @@ class LinearSystem(AbstractModel):
     def initial_theta_from_statistics(self, stats):
         return ols_from_gram(stats)
 
+    def least_squares_from_statistics(self, stats):
+        """Ordinary least squares of z_{t+1} on z_t (the MLE only for Gaussian noise)."""
+        return ols_from_gram(stats)
+
 
 class DependentRegression(AbstractModel):
     """Dependent regression z_{t+1} = M(z_t) θ + w_t, z ∈ R^d, θ ∈ R^p (docs/theory.md §4).
@@ -278,4 +282,8 @@ class DependentRegression(AbstractModel):
         return self._least_squares_statistics(data)
 
     def initial_theta_from_statistics(self, stats):
+        return self.mle_from_statistics(stats)
+
+    def least_squares_from_statistics(self, stats):
+        """Least squares of z_{t+1} on M(z_t) (the MLE only for Gaussian noise)."""
         return self.mle_from_statistics(stats)
