@@ -63,7 +63,7 @@ def test_data_shape_and_state_checks(key):
     with pytest.raises(ValueError, match=r"data: expected states in 0..1, got values in 0..2"):
         tj.log_likelihood(chain, jnp.array([[0, 1, 2]]))
     with pytest.raises(ValueError, match="data: expected integer states"):
-        tj.log_likelihood(chain, jnp.zeros((2, 3)))
+        tj.log_likelihood(chain, jnp.full((2, 3), 0.5))
     with pytest.raises(ValueError, match=r"data: expected leading axes"):
         tj.log_likelihood(chain, jnp.array([0, 1, 1]))
     lds = tj.LinearSystem(A=jnp.eye(2))

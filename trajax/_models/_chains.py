@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from .._bijections import expit, logit, simplex_from_unconstrained, simplex_to_unconstrained
 from .._checks import as_float_array, check_open_interval, check_stochastic_rows, is_concrete
 from .._model import AbstractModel
 
@@ -60,10 +61,10 @@ class TwoStateChain(AbstractModel):
         return eqx.tree_at(lambda m: m.stay, self, jnp.reshape(theta, ()).astype(self.stay.dtype))
 
     def to_unconstrained(self, theta):
-        return jnp.log(theta) - jnp.log1p(-theta)
+        return logit(theta)
 
     def from_unconstrained(self, u):
-        return jax.nn.sigmoid(u)
+        return expit(u)
 
     def initial_state(self, key):
         return jax.random.bernoulli(key, 0.5).astype(jnp.int32)
@@ -146,14 +147,10 @@ class MarkovChain(AbstractModel):
         return eqx.tree_at(lambda m: m.P, self, P)
 
     def to_unconstrained(self, theta):
-        free = jnp.reshape(theta, (self.num_states, -1))
-        last = 1 - free.sum(1, keepdims=True)
-        return (jnp.log(free) - jnp.log(last)).ravel()
+        return simplex_to_unconstrained(jnp.reshape(theta, (self.num_states, -1))).ravel()
 
     def from_unconstrained(self, u):
-        u = jnp.reshape(u, (self.num_states, -1))
-        logits = jnp.concatenate([u, jnp.zeros((self.num_states, 1), u.dtype)], axis=1)
-        return jax.nn.softmax(logits, axis=1)[:, :-1].ravel()
+        return simplex_from_unconstrained(jnp.reshape(u, (self.num_states, -1))).ravel()
 
     def initial_state(self, key):
         return jax.random.categorical(key, jnp.log(self.initial)).astype(jnp.int32)

@@ -9,6 +9,7 @@ import numpy as np
 from jax.scipy.special import gammaln, logsumexp
 from jaxtyping import Array, Float, Int
 
+from .._bijections import expit, logit, simplex_from_unconstrained, simplex_to_unconstrained
 from .._checks import as_float_array, check_open_interval, check_stochastic_rows, is_concrete
 from .._model import AbstractModel
 from ._chains import _check_states
@@ -106,17 +107,14 @@ class MarkovChainMixture(AbstractModel):
 
     def to_unconstrained(self, theta):
         if self.tied:
-            return jnp.log(theta) - jnp.log1p(-theta)
-        free = theta.reshape(self.num_components, self.num_states, -1)
-        last = 1 - free.sum(-1, keepdims=True)
-        return (jnp.log(free) - jnp.log(last)).ravel()
+            return logit(theta)
+        return simplex_to_unconstrained(theta.reshape(self.num_components, self.num_states, -1)).ravel()
 
     def from_unconstrained(self, u):
         if self.tied:
-            return jax.nn.sigmoid(u)
+            return expit(u)
         k, K = self.num_components, self.num_states
-        logits = jnp.concatenate([u.reshape(k, K, K - 1), jnp.zeros((k, K, 1), u.dtype)], axis=-1)
-        return jax.nn.softmax(logits, axis=-1)[..., :-1].ravel()
+        return simplex_from_unconstrained(u.reshape(k, K, K - 1)).ravel()
 
     def canonical_theta(self, theta):
         """Orders exchangeable components by their first free entry, descending."""
