@@ -45,14 +45,36 @@ def _lds_fisher_numpy(A, x0, v, fisher, T):
     return fisher * np.kron(np.eye(d), gram)
 
 
-@pytest.mark.parametrize(
-    "noise", [tj.noise.Gaussian(0.7), tj.noise.StudentT(5.0, 1.0), tj.noise.BangBang(0.5)]
-)
-def test_lds_fisher_recursion(noise):
+# (noise, Var w, σ_φ⁻²) from the closed forms of docs/theory.md §4, not from trajax: Gaussian s:
+# (s², 1/s²); Student-t ν, s: (ν s²/(ν − 2), (ν + 1)/((ν + 3) s²)); bang-bang ν = 0.5:
+# Var = 1 + ν², σ_φ² ≈ 0.3445 (quadrature reference, 4 digits, hence the looser tolerance)
+LDS_NOISES = [
+    (tj.noise.Gaussian(0.7), 0.49, 1 / 0.49, 1e-12),
+    (tj.noise.StudentT(5.0, 1.0), 5 / 3, 6 / 8, 1e-12),
+    (tj.noise.BangBang(0.5), 1.25, 1 / 0.3445, 2e-3),
+]
+
+
+@pytest.mark.parametrize("noise, variance, location_fisher, rtol", LDS_NOISES)
+def test_lds_fisher_recursion(noise, variance, location_fisher, rtol):
     x0 = jnp.array([1.0, -2.0])
     model = tj.LinearSystem(A=A2, noise=noise, x0=x0)
-    expected = _lds_fisher_numpy(A2, x0, float(noise.variance()), float(noise.location_fisher()), 12)
-    np.testing.assert_allclose(tj.fisher_information(model, 12), expected, rtol=1e-12)
+    expected = _lds_fisher_numpy(A2, x0, variance, location_fisher, 12)
+    np.testing.assert_allclose(tj.fisher_information(model, 12), expected, rtol=rtol)
+
+
+def test_monte_carlo_fisher_standard_error_is_std_over_root_n(key):
+    # the MC tests take their tolerance from return_stderr: check it against the per-sample
+    # outer products recomputed here from the same trajectories (trajectory i: fold_in(key, i))
+    model, T, n = tj.LinearSystem(A=A2, noise=tj.noise.StudentT(5.0)), 10, 500
+    mean, se = tj.fisher_information(model, T, method="outer", key=key, num_samples=n, return_stderr=True)
+    data = jax.vmap(lambda i: model.sample_trajectory(jax.random.fold_in(key, i), T))(
+        jnp.arange(n, dtype=jnp.uint32)
+    )
+    s = np.asarray(tj.score(model, data))
+    outer = np.einsum("ni,nj->nij", s, s)
+    np.testing.assert_allclose(mean, outer.mean(0), rtol=1e-10)
+    np.testing.assert_allclose(se, outer.std(0, ddof=1) / np.sqrt(n), rtol=1e-10)
 
 
 def test_lds_fisher_marginally_stable_grows_like_T_squared():

@@ -41,7 +41,8 @@ def test_two_state_sweep_matches_exact_variance(key):
         exact = 0.8 * 0.2 / (r["m"] * (r["T"] - 1))
         assert r["theory"] == pytest.approx(exact, rel=1e-12)
         assert abs(r["mse"] - exact) < 4 * r["mse_se"]
-        assert r["ratio_lo"] < r["ratio"] < r["ratio_hi"]
+        assert r["ratio_lo"] <= 1.0 <= r["ratio_hi"]  # the ratio CI covers the exact ratio 1
+        assert r["coverage"] == pytest.approx(0.95, abs=4 * r["coverage_se"] + 0.01)
         assert abs(r["fisher_error"] - 1.0) < 4 * r["fisher_error_se"]  # p = 1
         assert r["failed"] == 0 and r["p"] == 1
     for s in res.slopes():

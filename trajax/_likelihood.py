@@ -213,14 +213,14 @@ def trajectory_log_likelihood_at(model: AbstractModel, theta, z, length=None) ->
 
 
 @eqx.filter_jit
-def _log_likelihood(model, data, lengths):
+def _log_likelihood(model, data, lengths=None):
     if lengths is None:
         return jax.vmap(model.trajectory_log_likelihood)(data)
     return jax.vmap(lambda z, L: masked_trajectory_log_likelihood(model, z, L))(data, lengths)
 
 
 @eqx.filter_jit
-def _score(model, data, lengths):
+def _score(model, data, lengths=None):
     grad = jax.grad(trajectory_log_likelihood_at, argnums=1)
     if lengths is None:
         return jax.vmap(grad, in_axes=(None, None, 0))(model, model.theta, data)
