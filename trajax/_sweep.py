@@ -1,4 +1,4 @@
-"""sweep: the rate-verification runner over an (m, T) grid (SPEC §8).
+"""sweep: the rate-verification runner over an (m, T) grid (docs/theory.md §8).
 
 Each cell (m, T) runs R replicates: simulate m trajectories of T states, fit the MLE, record
 ‖θ̂ − θ*‖², m·Δᵀ I_T Δ and whether the fit converged. Programs are compiled ahead of time
