@@ -1,4 +1,4 @@
-"""Paper case studies (SPEC §5–§7): sinusoidal GLM, linear attention, mixed linear regression."""
+"""Paper case studies (docs/theory.md §5–§7): sinusoidal GLM, linear attention, mixed linear regression."""
 
 import jax
 import jax.numpy as jnp
@@ -35,7 +35,7 @@ def test_sinusoidal_glm_fit_within_cramer_rao_band(key):
 
 
 def test_sinusoidal_glm_fisher_formula(key):
-    # SPEC §5: I_T = σ^{-2} Σ_t E[diag(cos²(A z_t)) ⊗ z_t z_tᵀ]; evaluated on independent
+    # docs/theory.md §5: I_T = σ^{-2} Σ_t E[diag(cos²(A z_t)) ⊗ z_t z_tᵀ]; evaluated on independent
     # trajectories it must agree with the hessian estimator within 4.5 SEs of their difference
     glm = tj.SinusoidalGLM(A=[[0.9, -0.4], [0.3, 1.2]], sigma=0.7)
     k1, k2 = jax.random.split(key)

@@ -21,22 +21,6 @@ _spec.loader.exec_module(gen_api)
 
 ENTRIES = gen_api.public_entries()
 
-# Examples the lead adds: public names whose docstrings live in files being rewritten in the
-# estimator redesign (trajax/_fit.py, _model.py, _sweep.py, _fisher.py, _likelihood.py). Remove a
-# name once its docstring has an example (the test below fails when the list is out of date).
-EXAMPLES_THE_LEAD_ADDS = {
-    "tj.AbstractModel",  # trajax/_model.py
-    "tj.FitResult",  # trajax/_fit.py
-    "tj.SweepResult",  # trajax/_sweep.py
-    "tj.cramer_rao",  # trajax/_fisher.py
-    "tj.log_likelihood",  # trajax/_likelihood.py
-    "tj.score",  # trajax/_likelihood.py
-}
-
-# Files whose docstrings still cite the maintainers' notes (SPEC/API) instead of docs/theory.md;
-# the lead repoints them (other helpers are editing these files).
-REFERENCES_THE_LEAD_REPOINTS = {"_hellinger.py", "_stats.py", "_sweep.py"}
-
 
 def _ids(entry):
     return entry.qualname
@@ -97,19 +81,9 @@ def test_generator_documents_names_that_do_not_exist_yet(monkeypatch):
 def test_public_name_has_a_docstring_with_an_example(entry):
     doc = gen_api.own_doc(entry.obj)
     assert doc, f"{entry.qualname} has no docstring"
-    if entry.qualname in EXAMPLES_THE_LEAD_ADDS:
-        assert not gen_api.has_example(entry.obj), (
-            f"{entry.qualname} has an example now: remove it from EXAMPLES_THE_LEAD_ADDS"
-        )
-        pytest.skip("an example the lead adds")
     if isinstance(entry.obj, type) and issubclass(entry.obj, BaseException):
         return  # warnings and errors need a docstring, not an example
     assert gen_api.has_example(entry.obj), f"{entry.qualname}: its docstring has no `>>>` example"
-
-
-def test_allow_list_names_are_public():
-    public = {e.qualname for e in ENTRIES}
-    assert EXAMPLES_THE_LEAD_ADDS <= public, EXAMPLES_THE_LEAD_ADDS - public
 
 
 def _doctests(entry):
@@ -175,25 +149,24 @@ def test_relative_links_resolve_inside_the_repository(path):
         assert ROOT in resolved.parents or resolved == ROOT, f"{path.name}: {target!r} leaves the repo"
         if fragment and resolved.suffix in (".md", ".ipynb"):
             assert fragment in _anchors(resolved), f"{path.name}: no heading #{fragment} in {file_part}"
-    # file names written as code must exist too, except on lines about modules of the estimator
-    # redesign that do not exist yet (marked "(redesign)"; drop the mark when the module lands)
-    planned = "\n".join(line for line in text.splitlines() if "(redesign)" not in line)
-    for named in _PATH_IN_CODE.findall(planned):
+    # file names written as code must exist too
+    for named in _PATH_IN_CODE.findall(text):
         if not any(ch in named for ch in "*?"):
             assert (ROOT / named.rstrip(".")).exists(), f"{path.name}: `{named}` is not in the repository"
 
 
 def test_no_reference_to_notes_outside_the_repository():
     pattern = re.compile(r"SPEC\.md|API\.md|SPEC §|DESIGN\.md|STYLE\.md")
-    # docs/api.md is generated from the docstrings, which are checked at their source
-    user_facing = [p for p in _markdown_files() if p.name != "api.md"] + sorted(
-        (ROOT / "trajax").rglob("*.py")
-    )
-    offenders = [
-        str(p.relative_to(ROOT))
-        for p in user_facing
-        if p.name not in REFERENCES_THE_LEAD_REPOINTS and pattern.search(p.read_text())
+    # the package, its docs and notebooks, the configs users copy, the examples and the tests
+    # (whose comments cite the theory by section), this file excepted
+    user_facing = [
+        *_markdown_files(),
+        *sorted((ROOT / "trajax").rglob("*.py")),
+        *sorted((ROOT / "configs").glob("*.toml")),
+        *sorted((ROOT / "examples").glob("*.py")),
+        *sorted(p for p in (ROOT / "tests").glob("*.py") if p.name != Path(__file__).name),
     ]
+    offenders = [str(p.relative_to(ROOT)) for p in user_facing if pattern.search(p.read_text())]
     assert not offenders, (
         f"these cite files outside the repository; point them at docs/theory.md: {offenders}"
     )

@@ -1,4 +1,4 @@
-"""Fisher information: closed forms of SPEC §1, §2, §4 against independent computations;
+"""Fisher information: closed forms of docs/theory.md §1, §2, §4 against independent computations;
 scores against finite differences; exact, outer and hessian agree within Monte-Carlo error."""
 
 import itertools

@@ -1,5 +1,5 @@
 """fit: closed forms, Newton and L-BFGS agree; exact two-state variance; SciPy baseline;
-jit/vmap compatibility; the slow CLT check of SPEC §0."""
+jit/vmap compatibility; the slow CLT check of docs/theory.md §0."""
 
 import jax
 import jax.numpy as jnp
@@ -119,7 +119,7 @@ def test_fit_recovers_theta_within_cramer_rao_band(noise, key):
 
 @pytest.mark.slow
 def test_student_t_lds_normalised_error_is_chi_squared(key):
-    # SPEC §0: m·Δᵀ I_T Δ → χ²_p, mean p = 4. 200 replicates at m = 200, T = 100.
+    # docs/theory.md §0: m·Δᵀ I_T Δ → χ²_p, mean p = 4. 200 replicates at m = 200, T = 100.
     # error model: the mean over R replicates has Monte-Carlo SE = sample std / √R; within 3 SEs.
     model = tj.LinearSystem(A=A2, noise=tj.noise.StudentT(df=5.0, scale=1.0))
     m, T, R = 200, 100, 200

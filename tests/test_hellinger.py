@@ -1,4 +1,4 @@
-"""Squared Hellinger distance between path laws (SPEC §0 convention, range [0, 2]).
+"""Squared Hellinger distance between path laws (docs/theory.md §0 convention, range [0, 2]).
 
 Independent references: the two-state chain's path law given z_1 is a product over T−1 steps,
 so its affinity is (√(ab) + √((1−a)(1−b)))^{T−1}; a Gaussian linear system started at the

@@ -1,4 +1,4 @@
-"""Mixture of Markov chains (SPEC §3): exact Fisher reference values, Monte-Carlo agreement,
+"""Mixture of Markov chains (docs/theory.md §3): exact Fisher reference values, Monte-Carlo agreement,
 label ordering and recovery within a Cramér–Rao band."""
 
 import jax

@@ -1,5 +1,5 @@
 """Noise families: normalisation, variance and location Fisher against SciPy quadrature,
-and samplers against their moments (SPEC §4)."""
+and samplers against their moments (docs/theory.md §4)."""
 
 import jax
 import jax.numpy as jnp
@@ -38,7 +38,7 @@ def test_density_normalised_and_moments_match_quadrature(noise):
 
 
 def test_location_fisher_reference_values():
-    # SPEC §4: Student-t (ν+1)/((ν+3)s²); bang-bang ν = 0.5 has σ_φ² ≈ 0.3445 (efficiency ≈ 3.6)
+    # docs/theory.md §4: Student-t (ν+1)/((ν+3)s²); bang-bang ν = 0.5 has σ_φ² ≈ 0.3445 (efficiency ≈ 3.6)
     assert float(tj.noise.StudentT(df=5.0, scale=1.0).location_fisher()) == pytest.approx(6 / 8)
     bang = tj.noise.BangBang(nu=0.5)
     assert 1 / float(bang.location_fisher()) == pytest.approx(0.3445, abs=5e-4)

@@ -106,7 +106,7 @@ def hellinger(
     T = check_int(num_steps, "num_steps", 2)
     n = check_int(num_samples, "num_samples", 2)
     data = simulate(model_a, check_key(key), n, T)
-    L = _log_likelihood(model_b, data) - _log_likelihood(model_a, data)
-    control = _score(model_a, data) @ (model_b.theta - model_a.theta) if method == "score" else None
+    L = _log_likelihood(model_b, data, None) - _log_likelihood(model_a, data, None)
+    control = _score(model_a, data, None) @ (model_b.theta - model_a.theta) if method == "score" else None
     terms = hellinger_terms(L, control, method)
     return jnp.mean(terms), jnp.std(terms, ddof=1) / jnp.sqrt(n)

@@ -1,4 +1,4 @@
-"""Covariances of an estimate from the user's own data (SPEC §9): observed, expected, outer
+"""Covariances of an estimate from the user's own data (docs/theory.md §9): observed, expected, outer
 product of gradients and sandwich, for trajectories of one length or of different lengths."""
 
 from __future__ import annotations

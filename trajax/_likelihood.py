@@ -1,5 +1,5 @@
 """ravel, log_likelihood and score: the per-trajectory likelihood and its gradient in θ, for
-trajectories of one length or of different lengths (`lengths`, SPEC §10)."""
+trajectories of one length or of different lengths (`lengths`, docs/theory.md §10)."""
 
 from __future__ import annotations
 

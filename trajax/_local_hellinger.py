@@ -138,7 +138,7 @@ def local_hellinger(
 
     data = simulate(model, check_key(key), n, T)
     thetas = (theta[None, None] + r[None, :, None] * U[:, None, :]).reshape(k * J, -1)
-    s_u = _score(model, data) @ U.T  # (n, k): sᵀu per path
+    s_u = _score(model, data, None) @ U.T  # (n, k): sᵀu per path
     control = (r[None, :, None] * s_u.T[:, None, :]).reshape(k * J, n)  # sᵀΔ
     terms = hellinger_terms(log_ratios(model, thetas, data), control, method)
     terms = np.asarray(terms, float).reshape(k, J, n)

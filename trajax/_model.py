@@ -55,10 +55,31 @@ def _prefix(tree, start: int | None, stop: int | None):
 
 
 class AbstractModel(eqx.Module):
-    """Base class of trajax models. See the module docstring for what a subclass provides.
+    """Base class of trajax models: a law p_θ(z_{2:T} | z_1) = Π_t p_θ(z_{t+1} | z_{1:t}) of
+    trajectories z_1, …, z_T, with θ ∈ R^p in natural coordinates. See the module docstring for
+    what a subclass provides, and docs/architecture.md for every optional hook.
 
     A class missing its parameters, its sampler or its likelihood is refused when it is
-    instantiated, with a `TypeError` naming what to define.
+    instantiated, with a `TypeError` naming what to define. `trajax.testing.check_model`
+    checks a new class against the rules the engine relies on.
+
+    Example (an AR(1) with standard normal noise, as one class; data have shape (m, T)):
+        >>> import jax, jax.numpy as jnp, trajax as tj
+        >>> class AR1(tj.AbstractModel):
+        ...     a: jax.Array
+        ...     parameters = ("a",)
+        ...     def initial_state(self, key):
+        ...         return jnp.zeros(())
+        ...     def transition(self, key, z, t):
+        ...         return self.a * z + jax.random.normal(key, dtype=z.dtype)
+        ...     def transition_log_prob(self, z, z_next, t):
+        ...         return -0.5 * (z_next - self.a * z) ** 2 - 0.5 * jnp.log(2 * jnp.pi)
+        >>> model = AR1(a=jnp.asarray(0.5))
+        >>> data = tj.simulate(model, jax.random.key(0), 200, 50)
+        >>> data.shape, tj.score(model, data).shape
+        ((200, 50), (200, 1))
+        >>> round(float(tj.fit(model, data).theta[0]), 1)
+        0.5
     """
 
     def __check_init__(self):

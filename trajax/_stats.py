@@ -1,4 +1,4 @@
-"""Per-cell statistics and rate slopes of a sweep (SPEC §8, §9), in NumPy on gathered results."""
+"""Per-cell statistics and rate slopes of a sweep (docs/theory.md §8, §9), in NumPy on gathered results."""
 
 from __future__ import annotations
 

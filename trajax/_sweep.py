@@ -1,4 +1,4 @@
-"""sweep: the rate-verification runner over an (m, T) grid (SPEC §8).
+"""sweep: the rate-verification runner over an (m, T) grid (docs/theory.md §8).
 
 Each cell (m, T) runs R replicates: simulate m trajectories of T states, fit the MLE, record
 ‖θ̂ − θ*‖², m·Δᵀ I_T Δ and whether the fit converged. Programs are compiled ahead of time
@@ -64,9 +64,19 @@ class SweepResult:
 
     table: one dict per (m, T) cell in grid order, with the columns `CSV_COLUMNS`
         (mse = mean ‖θ̂−θ*‖² over converged fits, theory = tr(I_T⁻¹)/m, ratio = mse/theory with
-        a 95% CI, fisher_error = mean m·ΔᵀI_TΔ to compare with p, failed = non-converged fits).
+        a 95% CI, fisher_error = mean m·ΔᵀI_TΔ to compare with p, failed = non-converged fits,
+        failed_<reason> = failed fits per `tj.RESULTS` member, e.g. failed_max_steps_reached).
     timings: one dict per cell: m, T, compile_s, run_s.
     config: the resolved settings of the sweep (model, grid, seed, design, fit options).
+
+    Example:
+        >>> import jax, trajax as tj
+        >>> res = tj.sweep(tj.TwoStateChain(theta=0.8), m=[10, 40], T=[20], replicates=50,
+        ...                key=jax.random.key(0), progress=False)
+        >>> [(row["m"], row["T"], row["failed"], row["failed_nonfinite"]) for row in res.table]
+        [(10, 20, 0, 0), (40, 20, 0, 0)]
+        >>> [s["against"] for s in res.slopes()]  # log mse against log m (per T), log mT
+        ['m', 'mT']
     """
 
     table: list[dict]
