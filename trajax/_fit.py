@@ -120,7 +120,7 @@ def fit(
         max_steps: iteration cap of iterative methods.
         tol: the gradient test ‖∇ mean per-transition negative log-likelihood‖_∞ ≤ tol in the
             optimiser's coordinates (default 1e-8 in float64, 1e-4 in float32). A fit whose
-            objective can no longer decrease beyond rounding with a step below eps^(2/3) is
+            objective can no longer decrease beyond rounding with a step below √eps (relative) is
             successful too (non-smooth likelihoods such as Laplace).
         lengths: optional (m,) integers ≥ 2 (concrete, not traced): trajectory i is its first
             lengths[i] states; whatever lies beyond (NaN padding included) is ignored. The pooled

@@ -113,7 +113,8 @@ def _check_information(info: Array, name: str) -> None:
     if lo <= tol:
         raise ValueError(
             f"{name}: singular (eigenvalues from {lo:.3g} to {hi:.3g}); some parameter is not identified "
-            "by these data (too few trajectories or transitions?)"
+            "by these data (too few trajectories or transitions?), or the likelihood is non-smooth "
+            "(Laplace, absolute loss: its Hessian misses the kinks; use kind='opg' or 'expected')"
         )
 
 
