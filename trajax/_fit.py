@@ -23,6 +23,7 @@ from ._keys import check_key
 from ._likelihood import check_data, check_ragged_data
 from ._model import AbstractModel
 from ._results import FitResult
+from ._scaled import Scaled, has_scale, unscale_result
 from ._simulate import trajectory_shapes
 from ._sources import Chunks, Whole, ragged_source
 
@@ -100,6 +101,7 @@ def fit(
     max_steps: int = 100,
     tol: float | None = None,
     lengths=None,
+    estimate_scale: bool = False,
 ) -> FitResult:
     """Maximum-likelihood estimate of θ from all trajectories in `data` jointly:
     θ̂ = argmax Σ_i log p_θ(z_i), each term conditional on the trajectory's first state.
@@ -125,6 +127,10 @@ def fit(
         lengths: optional (m,) integers ≥ 2 (concrete, not traced): trajectory i is its first
             lengths[i] states; whatever lies beyond (NaN padding included) is ignored. The pooled
             MLE maximises Σ_i of the log-likelihoods of the valid parts.
+        estimate_scale: also maximise over the noise scale s (models with a `scale_field`:
+            linear systems and dependent regression with a scaled noise family, the GLM's σ),
+            from the model's s. θ̂ is reported as usual; `result.model` carries ŝ, and
+            `information` is θ's profiled over s, so `stderr` accounts for estimating s.
 
     Returns:
         A `FitResult`; `result` says why the fit stopped (`tj.RESULTS`), `converged` is
@@ -139,6 +145,15 @@ def fit(
         >>> res.theta.shape, bool(res.converged)
         ((2,), True)
     """
+    if estimate_scale:
+        if not has_scale(model):
+            raise ValueError(f"estimate_scale: {type(model).__name__} has no noise scale to estimate")
+        if method not in ("auto", "newton", "lbfgs"):
+            raise ValueError(f"method: estimate_scale needs an iterative method, got {method!r}")
+        if init is not None and not isinstance(init, str):
+            init = jnp.concatenate([jnp.asarray(init, model.theta.dtype), Scaled(model).theta[-1:]])
+        options = dict(method=method, init=init, max_steps=max_steps, tol=tol, lengths=lengths)
+        return unscale_result(fit(Scaled(model), data, **options))
     if lengths is None:
         data = check_data(model, data)
         return fit_unchecked(model, data, method=method, init=init, max_steps=max_steps, tol=tol)

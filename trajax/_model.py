@@ -251,6 +251,10 @@ class AbstractModel(eqx.Module):
         logit-coordinate probability)."""
         return self.from_unconstrained(jnp.zeros_like(self.to_unconstrained(self.theta)))
 
+    # The dotted path of the noise scale that `fit(..., estimate_scale=True)` estimates with θ
+    # (e.g. "noise.scale"), or None when the model has none.
+    scale_field: ClassVar[str | None] = None
+
     # True when the model's noise is Gaussian with a known scale, so that least squares is its MLE
     # (`fit(..., method="least_squares")` then runs the MLE).
     least_squares_is_mle: ClassVar[bool] = False

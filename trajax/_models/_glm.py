@@ -45,6 +45,7 @@ class SinusoidalGLM(AbstractModel):
     parameters = ("A",)
     homogeneous_markov = True
     least_squares_is_mle = True  # Gaussian noise: nonlinear least squares is the MLE
+    scale_field = "sigma"
 
     def __init__(self, A, sigma=1.0):
         A = as_float_array(A, "A", ndim=2)

@@ -111,6 +111,7 @@ class LinearSystem(AbstractModel):
     dim: int = eqx.field(static=True)
     parameters = ("A",)
     homogeneous_markov = True
+    scale_field = "noise.scale"
 
     def __init__(self, A, noise=None, x0=None):
         A = as_float_array(A, "A", ndim=2)
@@ -234,6 +235,7 @@ class DependentRegression(AbstractModel):
     dim: int = eqx.field(static=True)
     parameters = ("coef",)
     homogeneous_markov = True
+    scale_field = "noise.scale"
 
     def __init__(self, theta, features, noise=None, x0=None, dim=None):
         coef = as_float_array(theta, "theta", ndim=1)
