@@ -186,6 +186,8 @@ def _natural_hessian(model: AbstractModel, solution):
     reorder θ (then autodiff at the canonical θ̂)."""
     if solution.hessian is None or overrides(model, "canonical_theta"):
         return None
+    if not overrides(model, "from_unconstrained"):  # identity coordinates: H_θ = H_u
+        return solution.hessian
     J = jax.jacfwd(model.from_unconstrained)(solution.u)
     if J.shape[0] != J.shape[1]:
         return None
