@@ -33,7 +33,7 @@ sweep: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[plot,dev,bench]"
-	$(BIN)/trajax bench
+	$(BIN)/python -m benchmarks.run
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
