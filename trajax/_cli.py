@@ -74,6 +74,8 @@ def cmd_sweep(args) -> int:
         section = {"m": "sweep", "T": "sweep", "replicates": "sweep", "design": "sweep",
                    "batch_size": "run", "method": "fit", "max_steps": "fit", "tol": "fit",
                    "num_samples": "fisher"}.get(message.split(":")[0])  # fmt: skip
+        if "'exact' is not available" in message:  # fisher_information's, not fit's, method
+            section = "fisher"
         raise ConfigError(f"{section}.{message}" if section else message) from None
     import jax
 
@@ -190,7 +192,9 @@ def main(argv=None) -> int:
         print(f"trajax: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("trajax: interrupted; finished cells are saved, rerun the same command to resume", file=sys.stderr)
+        print(
+            "trajax: interrupted; finished cells are saved, rerun the same command to resume", file=sys.stderr
+        )
         return 130
     except OSError as err:  # a file error during the run (disk full, say): one line too
         print(f"trajax: error: {err}; finished cells are saved, rerun to resume", file=sys.stderr)

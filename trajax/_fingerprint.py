@@ -33,7 +33,6 @@ NO_NUMBER_SETTINGS = frozenset(
 _FOREIGN_MODULES = ("equinox", "builtins", "abc", "collections", "typing")
 
 
-
 def _code_text(code: types.CodeType) -> str:
     """Bytecode, constants and names of `code` (and nested code), without line numbers, for
     functions whose source is not available (defined with `exec` or in `python -c`)."""
@@ -181,7 +180,8 @@ def fingerprint(settings: dict) -> str:
 def first_difference(old, new, path: str = "") -> str | None:
     """The dotted path of the first setting in which `old` and `new` differ (None if equal)."""
     if isinstance(old, dict) and isinstance(new, dict):
-        for key in sorted(set(old) | set(new)):
+        keys = [*new, *(k for k in old if k not in new)]  # as the sweep lists them, the TOML last
+        for key in sorted(keys, key=lambda k: k == "config"):
             if key not in old or key not in new:
                 return f"{path}{key}"
             inner = first_difference(old[key], new[key], f"{path}{key}.")

@@ -105,8 +105,6 @@ def check_out_dir(out) -> Path:
     return out
 
 
-
-
 def table_columns(rows, known) -> list[str]:
     """`known` columns first, then every other key of the rows in order of first appearance."""
     columns = list(known)
@@ -178,7 +176,8 @@ class SweepWriter:
         from ._fingerprint import identity
 
         try:
-            return identity(json.loads((self.dir / "config.json").read_text()))
+            old = json.loads((self.dir / "config.json").read_text())
+            return identity({k: v for k, v in old.items() if k != "fingerprint"})
         except (OSError, ValueError, AttributeError):
             return None
 

@@ -16,6 +16,7 @@ from ._records import SweepWriter, atomic_write, csv_text, jsonable
 
 __all__ = ["SweepWriter", "describe_model", "print_progress", "write_table_csv", "plot_rates"]
 
+
 def write_table_csv(path, table) -> None:
     """Writes `table` as CSV atomically: the known columns first, then any others."""
     from ._sweep import CSV_COLUMNS
