@@ -30,7 +30,7 @@ NO_NUMBER_SETTINGS = frozenset(
     {"batch_size", "max_cell_bytes", "max_cell_mb", "devices", "cpu_devices", "num_processes", "blocks",
      "shards"}
 )  # fmt: skip
-_FOREIGN_MODULES = ("equinox", "builtins", "abc", "collections", "typing")
+_FOREIGN_MODULES = ("equinox", "abc", "collections", "typing")
 
 
 def _code_text(code: types.CodeType) -> str:
