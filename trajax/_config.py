@@ -99,7 +99,7 @@ def build_noise(table, where="model.noise"):
         raise ConfigError(f"{where}: expected a table with a 'family' key, e.g. {{ family = \"gaussian\" }}")
     params = dict(table)
     family = params.pop("family")
-    if family not in NOISES:
+    if not isinstance(family, str) or family not in NOISES:
         raise ConfigError(f"{where}.family: unknown noise family {family!r}{_hint(str(family), NOISES)}")
     return _build(NOISES[family], params, where)
 
@@ -109,7 +109,7 @@ def build_model(table: dict):
     name = params.pop("name", None)
     if name is None:
         raise ConfigError(f"model.name: required key is missing; one of {sorted(MODELS)}")
-    if name not in MODELS:
+    if not isinstance(name, str) or name not in MODELS:
         raise ConfigError(f"model.name: unknown model {name!r}{_hint(str(name), MODELS)}")
     if "noise" in params:
         params["noise"] = build_noise(params["noise"])
