@@ -93,8 +93,9 @@ def signals(tmp: Path, config: Path, reference: Path, wall: float, trials: int, 
         out, delay = tmp / f"{name}{i}", rng.uniform(0.0, 1.1 * wall)
         command = [sys.executable, "-m", "trajax", "sweep", str(config), "--out", str(out), "--quiet"]
         proc = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV
-        )
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal's Ctrl-C
+        )  # fmt: skip
         time.sleep(delay)
         proc.send_signal(sig)
         err = proc.communicate()[1].strip().splitlines()

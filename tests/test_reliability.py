@@ -34,6 +34,7 @@ seed = 3
 # from its `after`-th record are written: the cell's record is on disk, cells.csv lags by one.
 KILLER = """
 import os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # even where a background job ignores it
 from trajax import _records
 after, how = int(sys.argv[1]), getattr(signal, sys.argv[2])
 write_tables, calls = _records.SweepWriter.write_tables, []
@@ -43,8 +44,9 @@ def dying_write_tables(self):
         os.kill(os.getpid(), how)
     write_tables(self)
 _records.SweepWriter.write_tables = dying_write_tables
-from trajax._cli import main
-sys.exit(main(sys.argv[3:]))
+from trajax._cli import run  # the console entry point
+sys.argv[1:] = sys.argv[3:]
+run()
 """
 
 
@@ -75,23 +77,23 @@ def reference(tmp_path_factory):
     return config, tmp / "out"
 
 
-def _interrupt_at(monkeypatch, after: int, how=None):
-    """Makes the `after`-th cell's tables raise KeyboardInterrupt (or send `how` to this
-    process) in this process, after that cell's record is written."""
+def _interrupt_at(monkeypatch, after: int):
+    """Makes the `after`-th cell's tables raise KeyboardInterrupt in this process, after that
+    cell's record is written."""
     write_tables, calls = SweepWriter.write_tables, []
 
     def interrupted(self):
         calls.append(1)
         if len(calls) == after:
-            if how is None:
-                raise KeyboardInterrupt
-            os.kill(os.getpid(), how)
+            raise KeyboardInterrupt
         write_tables(self)
 
     monkeypatch.setattr(SweepWriter, "write_tables", interrupted)
 
 
 def _killed(config, out, after: int, how: str):
+    """Runs the CLI's entry point in a child that sends itself signal `how` (SIGKILL, SIGINT)
+    right after its `after`-th record is written."""
     command = [sys.executable, "-c", KILLER, str(after), how, "sweep", str(config), "--out", str(out)]
     return subprocess.run(command + ["--quiet"], capture_output=True, text=True, timeout=300)
 
@@ -118,18 +120,15 @@ def test_sigkill_between_record_and_tables_then_plain_rerun_reproduces(
     )
 
 
-def test_sigint_exits_130_with_the_resume_hint_and_resumes(
-    reference, tmp_path, restore_x64, monkeypatch, capsys
-):
+def test_sigint_exits_130_with_the_resume_hint_and_resumes(reference, tmp_path, restore_x64):
     config, ref = reference
     out = tmp_path / "interrupted"
-    _interrupt_at(monkeypatch, 2, signal.SIGINT)  # a real SIGINT, sent after the 2nd record
-    assert _run(config, out) == 130
-    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+    run = _killed(config, out, 2, "SIGINT")  # a real SIGINT, sent after the 2nd record
+    assert run.returncode == 130, run.stderr
+    assert run.stderr.strip().splitlines()[-1] == (
         "trajax: interrupted; finished cells are saved, rerun the same command to resume"
     )
     assert len(list((out / "records").glob("*.json"))) == 2
-    monkeypatch.undo()
     assert _run(config, out, "--resume") == 0  # --resume is still accepted
     assert (out / "cells.csv").read_text() == (ref / "cells.csv").read_text()
 
