@@ -117,6 +117,19 @@ def main(kills: int, interrupts: int, seed: int) -> None:
     signals(tmp, config, reference, wall, kills, signal.SIGKILL, rng)
     signals(tmp, config, reference, wall, interrupts, signal.SIGINT, rng)
 
+    for delay in (0.2, 0.6, 1.0, 1.4, 1.8, 2.2, 2.6, 3.0):  # Ctrl-C early on, while Python imports JAX
+        out = tmp / f"early{delay}"
+        command = [sys.executable, "-m", "trajax", "sweep", str(config), "--out", str(out), "--quiet"]
+        proc = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        err = proc.communicate()[1].strip().splitlines()
+        before = f"exit {proc.returncode} `{err[-1][:70] if err else ''}`; {state(out)}"
+        row(f"SIGINT at {delay:.1f} s", before, resumed(config, out, reference))
+
     for after in (1, 5):
         out = tmp / f"between{after}"
         run = cli(after, "sweep", config, "--out", out, "--quiet", prefix=(sys.executable, "-c", KILLER))
