@@ -2,6 +2,7 @@
 edited models, malformed configs and file errors, each followed by a rerun of the same command.
 
     python docs/reliability_faults.py [--kills 12] [--interrupts 6] [--seed 0]
+    python docs/reliability_faults.py --edited-model
 
 Prints one markdown table row per trial. Every sweep is a small two-state-chain grid run through
 the command line in a child process, so kills land anywhere: in Python's start-up, a compile, a
@@ -190,6 +191,42 @@ def main(kills: int, interrupts: int, seed: int) -> None:
         row(name, f"exit {run.returncode}, {len(lines)} line", f"`{lines[-1][:170]}`" if lines else "")
 
 
+def edited_model() -> None:
+    """The one-class AR(1) of tests/test_fingerprint.py, swept, its simulator edited (data now
+    from a = 0.95 while the truth says 0.5), and swept again into the same directory."""
+    import importlib.util
+
+    import jax
+    import jax.numpy as jnp
+
+    import trajax as tj
+
+    jax.config.update("jax_enable_x64", True)
+    source = (ROOT / "tests" / "test_fingerprint.py").read_text().split('AR1_SOURCE = """')[1].split('"""')[0]
+    tmp = Path(tempfile.mkdtemp(prefix="trajax-edited-"))
+
+    def load(name, simulated):
+        path = tmp / f"{name}.py"
+        path.write_text(source.format(drift="a * z", noise="1.0", version="", simulated=simulated))
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.AR1(a=jnp.asarray(0.5), scale=1.0)
+
+    grid = dict(m=[16], T=[32], replicates=50, key=jax.random.key(0), fisher_samples=500, progress=False)
+    first = tj.sweep(load("ar1", "drift(self.a, z)"), **grid, out=tmp / "out")
+    edited = load("ar1_edited", "0.95 * z")
+    try:
+        tj.sweep(edited, **grid, out=tmp / "out")
+        outcome = "NOT REFUSED"
+    except ValueError as err:
+        outcome = f"refused: `...holds {str(err).split(' holds ')[1][:54]}...`"
+    forced = tj.sweep(edited, **grid, out=tmp / "out", force=True)
+    before = f"ratio before the edit {first.table[0]['ratio']:.2f}"
+    row("simulator of a one-class model edited, then rerun", before,
+        f"{outcome}; with force=True: ratio {forced.table[0]['ratio']:.0f}")  # fmt: skip
+
+
 def max_relative_difference(a: Path, b: Path) -> str:
     import numpy as np
 
@@ -204,4 +241,6 @@ if __name__ == "__main__":
     parser.add_argument("--kills", type=int, default=12)
     parser.add_argument("--interrupts", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
-    main(**vars(parser.parse_args()))
+    parser.add_argument("--edited-model", action="store_true", help="only the edited-model trial")
+    args = parser.parse_args()
+    edited_model() if args.edited_model else main(args.kills, args.interrupts, args.seed)
