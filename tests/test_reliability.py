@@ -133,6 +133,33 @@ def test_sigint_exits_130_with_the_resume_hint_and_resumes(reference, tmp_path, 
     assert (out / "cells.csv").read_text() == (ref / "cells.csv").read_text()
 
 
+def test_a_swallowed_sigint_still_stops_the_run(reference, tmp_path, restore_x64, monkeypatch, capsys):
+    # JAX's garbage-collection callback swallows a KeyboardInterrupt raised while it runs; here
+    # a handler swallows a real SIGINT the same way, in the 2nd cell's write: the run must still
+    # stop at the next cell boundary with 130
+    config, ref = reference
+    write_tables, calls = SweepWriter.write_tables, []
+
+    def swallowing(self):
+        calls.append(1)
+        if len(calls) == 2:
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                sum(range(1000))  # the handler runs here, and its exception is swallowed
+            except KeyboardInterrupt:
+                pass
+        write_tables(self)
+
+    monkeypatch.setattr(SweepWriter, "write_tables", swallowing)
+    out = tmp_path / "swallowed"
+    assert _run(config, out) == 130
+    assert "rerun the same command to resume" in capsys.readouterr().err
+    assert len(list((out / "records").glob("*.json"))) == 2
+    monkeypatch.undo()
+    assert _run(config, out) == 0
+    assert (out / "cells.csv").read_text() == (ref / "cells.csv").read_text()
+
+
 def test_torn_and_missing_files_are_rebuilt_from_the_records(reference, tmp_path, restore_x64):
     config, ref = reference
     out = tmp_path / "torn"
