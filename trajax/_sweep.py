@@ -334,9 +334,11 @@ def sweep(
             `summary.json` and `rates.png` are written at the end. A rerun of the same sweep
             resumes from the records. "The same sweep" is its fingerprint: the model's
             parameters, dtype and code (or the `version` its class declares), the grid,
-            replicates, key, design, fit and Fisher options; batch_size, max_cell_bytes and
-            devices change no number and may differ. Bad paths raise a one-line ValueError
-            before any work; nothing is written before the first cell is finished.
+            replicates, key, design, fit and Fisher options. batch_size, max_cell_bytes and
+            devices may differ: they change numbers by rounding at most, or by up to the fit's
+            tolerance where a smaller budget moves a nested sweep off its shared windows.
+            Bad paths raise a one-line ValueError before any work; nothing is written
+            before the first cell is finished.
         resume: skip the cells `out` already holds for this sweep (False: refuse them).
         force: discard whatever `out` holds (another sweep's results too) and start afresh.
         fit_options: keyword arguments for `fit` (method, max_steps, tol, init).
