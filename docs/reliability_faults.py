@@ -98,9 +98,11 @@ def signals(tmp: Path, config: Path, reference: Path, wall: float, trials: int, 
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal's Ctrl-C
         )  # fmt: skip
         time.sleep(delay)
+        finished = proc.poll() is not None
         proc.send_signal(sig)
         err = proc.communicate()[1].strip().splitlines()
-        status = f"exit {proc.returncode}" + (f" `{err[-1][:70]}`" if err and sig == signal.SIGINT else "")
+        last = f" `{err[-1][:70]}`" if err and sig == signal.SIGINT else ""
+        status = f"exit {proc.returncode}" + (" (finished before the signal)" if finished else last)
         row(f"{name} at {delay:.1f} s", f"{status}; {state(out)}", resumed(config, out, reference))
 
 
