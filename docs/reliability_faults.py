@@ -198,6 +198,7 @@ def edited_model() -> None:
     from a = 0.95 while the truth says 0.5), and swept again into the same directory."""
     import importlib.util
 
+    sys.path.insert(0, str(ROOT))  # this checkout's trajax, as the child processes use
     import jax
     import jax.numpy as jnp
 
