@@ -33,7 +33,7 @@ sweep: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[plot,dev,bench]"
-	$(BIN)/trajax bench
+	$(BIN)/python -m benchmarks.run
 
 .PHONY: notebooks
 notebooks: $(STAMP)    # re-executes examples/*.ipynb top to bottom and saves their outputs

@@ -1,14 +1,20 @@
-"""`trajax bench --quick` runs every benchmark end to end and writes well-formed JSON."""
+"""`python -m benchmarks.run --quick` runs every benchmark end to end and writes well-formed
+JSON; `trajax bench` runs that same command from a checkout and says what to do elsewhere."""
 
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+from trajax._cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_quick_benchmark_suite_writes_results(tmp_path):
     run = subprocess.run(
-        [sys.executable, "-m", "trajax", "bench", "--quick", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     names = {p.stem for p in tmp_path.glob("*.json")}
@@ -25,3 +31,16 @@ def test_quick_benchmark_suite_writes_results(tmp_path):
     main_job = json.loads((tmp_path / "main_job_quick.json").read_text())
     # nested windows: one simulation program + one fit program (T − 1 = 31, 127: one class mod 32)
     assert main_job["trajax"]["failed_fits"] == 0 and main_job["trajax"]["num_compilations"] == 2
+
+
+def test_trajax_bench_runs_the_checkouts_suite_and_refuses_elsewhere(tmp_path, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(subprocess, "call", lambda command: calls.append(command) or 0)
+    monkeypatch.chdir(ROOT)
+    assert main(["bench", "--quick", "--out", "results"]) == 0
+    assert calls == [[sys.executable, "-m", "benchmarks.run", "--quick", "--out", "results"]]
+    monkeypatch.chdir(tmp_path)  # an installed wheel, away from a checkout
+    assert main(["bench"]) == 2 and len(calls) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "python -m benchmarks.run" in err
+    assert "benchmarks" not in sys.modules  # the package never imports the suite

@@ -1,20 +1,23 @@
-"""`trajax bench`: runs the suite in the checkout's benchmarks/ folder."""
+"""`trajax bench`: runs `python -m benchmarks.run` in the trajax checkout it is called from.
+
+The benchmarks live beside the package, not in it, and use its public API, so the package
+never imports them; from an installed wheel, this command needs the current directory to be a
+checkout (or run `python -m benchmarks.run` there, as `make bench` does).
+"""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
 
 def run_benchmarks(quick: bool = False, out: str | None = None) -> int:
-    root = Path(__file__).resolve().parent.parent
-    if not (root / "benchmarks" / "run.py").exists():
+    """Runs the suite in a child process; returns its exit status."""
+    if not (Path.cwd() / "benchmarks" / "run.py").is_file():
         raise ValueError(
-            "bench: benchmarks/ not found beside the package; run `trajax bench` from an "
-            "editable install of the trajax checkout (pip install -e .)"
+            f"bench: no benchmarks/run.py in {Path.cwd()}; run `trajax bench` (or `python -m "
+            "benchmarks.run`) from the root of a trajax checkout"
         )
-    sys.path.insert(0, str(root))
-    from benchmarks import run
-
-    default_out = str(root / "benchmarks" / "results")
-    return run.main(quick=quick, out=None if out in (None, default_out, "benchmarks/results") else out)
+    command = [sys.executable, "-m", "benchmarks.run", *(["--quick"] if quick else [])]
+    return subprocess.call([*command, *(["--out", str(out)] if out else [])])

@@ -1,17 +1,22 @@
 """The `trajax` command line: `trajax sweep CONFIG`, `trajax models`, `trajax bench`.
 
-Exit status: 0 on success, 2 on bad input (a one-line message naming the key), 130 when
-interrupted (rerun with --resume to continue).
+Exit status: 0 on success; 2 on bad input (a one-line message naming the key or path, before
+any work); 1 on a file error during the run; 130 when interrupted. In every case the finished
+cells are saved, and rerunning the same command resumes.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 
 def _format_table(table) -> str:
@@ -41,22 +46,29 @@ def _format_slopes(slopes) -> str:
 
 
 def cmd_sweep(args) -> int:
-    from ._config import ConfigError, load_config
+    """Checks the config and --out (one line, exit 2, before any work), sets JAX's precision
+    from the config's dtype, then runs (or resumes) the sweep."""
+    from ._config import ConfigError, build_config, config_dtype, read_config
+    from ._records import check_out_dir
     from ._sweep import sweep
 
+    raw = read_config(args.config)
+    out = check_out_dir(Path(args.out) if args.out else Path("runs") / Path(args.config).stem)
     _use_cpu_cores(args.cpu_devices)
+    import jax
+
+    jax.config.update("jax_enable_x64", config_dtype(raw) == "float64")  # before any array exists
     if args.num_processes > 1:
         _init_distributed(args)
-    config = load_config(args.config)
-    out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
+    config = build_config(raw)
     try:
         result = sweep(
             config.model,
             **config.sweep_kwargs,
             out=out,
-            resume=args.resume,
+            resume=True,  # a plain rerun resumes; --resume is accepted and changes nothing
             force=args.force,
-            progress=not args.quiet,
+            progress=_progress(args.quiet),
             config=config.raw,
         )
     except ValueError as err:
@@ -66,7 +78,10 @@ def cmd_sweep(args) -> int:
         section = {"m": "sweep", "T": "sweep", "replicates": "sweep", "design": "sweep",
                    "batch_size": "run", "method": "fit", "max_steps": "fit", "tol": "fit",
                    "num_samples": "fisher"}.get(message.split(":")[0])  # fmt: skip
+        if "'exact' is not available" in message:  # fisher_information's, not fit's, method
+            section = "fisher"
         raise ConfigError(f"{section}.{message}" if section else message) from None
+    _INTERRUPTS.check()  # one swallowed during the last cell or the summary
     import jax
 
     if jax.process_index() != 0:  # process 0 reports for a multi-process run
@@ -74,12 +89,63 @@ def cmd_sweep(args) -> int:
     print(_format_table(result.table))
     print()
     print(_format_slopes(result.slopes()))
-    total_compile = sum(t.get("compile_s", 0.0) for t in result.timings)
-    total_run = sum(t.get("run_s", 0.0) for t in result.timings)
+    computed = [t for t in result.timings if not t.get("resumed")]
+    total_compile = sum(t.get("compile_s", 0.0) for t in computed)
+    total_run = sum(t.get("run_s", 0.0) for t in computed)
     print(f"\ncompile {total_compile:.1f}s, run {total_run:.1f}s (cells computed in this run only)")
     print(f"results: {out / 'cells.csv'}, {out / 'summary.json'}")
     print(f"plot:    {out / 'rates.png'}")
     return 0
+
+
+class _Interrupts:
+    """The CLI's SIGINT handler: raises KeyboardInterrupt like Python's, and also counts, so an
+    interrupt that a callback swallows (JAX's garbage-collection callback catches exceptions;
+    about one Ctrl-C in six during a sweep was lost that way) still stops the run at the next
+    finished cell (`check`, called from the progress hook)."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, signum, frame):
+        self.count += 1
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.count:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def installed(self):
+        """Context manager: this handler for SIGINT (main thread, SIGINT not ignored)."""
+        previous = signal.getsignal(signal.SIGINT)
+        active = (
+            previous is signal.default_int_handler and threading.current_thread() is threading.main_thread()
+        )
+        if active:
+            self.count = 0
+            signal.signal(signal.SIGINT, self)
+        try:
+            yield
+        finally:
+            if active:
+                signal.signal(signal.SIGINT, previous)
+
+
+_INTERRUPTS = _Interrupts()
+
+
+def _progress(quiet: bool):
+    """The progress hook of a CLI sweep: a line per cell unless `quiet`, then a stop if an
+    interrupt was swallowed."""
+    from ._report import print_progress
+
+    def report(done, total, row, timing, eta):
+        if not quiet:
+            print_progress(done, total, row, timing, eta)
+        _INTERRUPTS.check()
+
+    return report
 
 
 def _use_cpu_cores(count) -> None:
@@ -88,8 +154,6 @@ def _use_cpu_cores(count) -> None:
     benchmarks/results/main_job.json, which records the device count). Results do not depend
     on the device count.
     Has no effect once JAX has run a computation in this process, nor on GPU devices."""
-    import os
-
     import jax
 
     count = (os.cpu_count() or 1) if count is None else count
@@ -135,7 +199,6 @@ def cmd_models(args) -> int:
 def cmd_bench(args) -> int:
     from ._bench import run_benchmarks
 
-    _use_cpu_cores(None)  # as `trajax sweep` does by default
     return run_benchmarks(quick=args.quick, out=args.out)
 
 
@@ -147,8 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_sweep = sub.add_parser("sweep", help="run a rate-verification sweep from a TOML config")
     p_sweep.add_argument("config", help="TOML config (see configs/)")
     p_sweep.add_argument("--out", help="output directory (default: runs/<config name>)")
-    p_sweep.add_argument("--resume", action="store_true", help="continue a sweep in --out")
-    p_sweep.add_argument("--force", action="store_true", help="overwrite a different sweep in --out")
+    p_sweep.add_argument(
+        "--resume", action="store_true", help="accepted for old scripts: a rerun into the same --out resumes"
+    )
+    p_sweep.add_argument(
+        "--force", action="store_true", help="discard the results in --out (of this or another sweep)"
+    )
     p_sweep.add_argument("--quiet", action="store_true", help="no progress lines")
     p_sweep.add_argument("--coordinator", help="HOST:PORT of process 0, for a multi-process sweep")
     p_sweep.add_argument(
@@ -161,7 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_sweep.set_defaults(func=cmd_sweep)
     p_models = sub.add_parser("models", help="list built-in models and noise families")
     p_models.set_defaults(func=cmd_models)
-    p_bench = sub.add_parser("bench", help="run the benchmark suite, write JSON results")
+    p_bench = sub.add_parser(
+        "bench", help="run the benchmark suite of the trajax checkout in the current directory"
+    )
     p_bench.add_argument("--quick", action="store_true", help="small shapes, for a smoke run")
     p_bench.add_argument("--out", default=None, help="results directory (default benchmarks/results)")
     p_bench.set_defaults(func=cmd_bench)
@@ -171,14 +240,33 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with _INTERRUPTS.installed():
+            return args.func(args)
     except ValueError as err:  # user errors: one line, exit 2, no traceback
         print(f"trajax: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("trajax: interrupted; finished cells are saved, rerun with --resume", file=sys.stderr)
+        print(
+            "trajax: interrupted; finished cells are saved, rerun the same command to resume", file=sys.stderr
+        )
         return 130
+    except OSError as err:  # a file error during the run (disk full, say): one line too
+        print(f"trajax: error: {err}; finished cells are saved, rerun to resume", file=sys.stderr)
+        return 1
+
+
+def run() -> None:
+    """The console entry point (`trajax`, `python -m trajax`): `main`, then exit. After an
+    interrupt it exits at once with 130 (`os._exit`): every finished cell is already on disk,
+    and tearing down a JAX runtime interrupted during its start-up can crash (a SIGSEGV at
+    exit was seen in about one Ctrl-C in four during the first seconds of a run)."""
+    status = main()
+    if status == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(status)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from ._models import (
     TwoStateChain,
 )
 
-__all__ = ["ConfigError", "load_config", "MODELS", "NOISES"]
+__all__ = ["ConfigError", "build_config", "load_config", "read_config", "MODELS", "NOISES"]
 
 
 class ConfigError(ValueError):
@@ -89,7 +90,7 @@ def _build(spec: Spec, params: dict, where: str, **extra):
         return spec.build(**params, **extra)
     except ValueError as err:
         raise ConfigError(f"{where}.{err}") from None
-    except TypeError as err:
+    except (TypeError, OverflowError) as err:
         raise ConfigError(f"{where}: {err}") from None
 
 
@@ -98,7 +99,7 @@ def build_noise(table, where="model.noise"):
         raise ConfigError(f"{where}: expected a table with a 'family' key, e.g. {{ family = \"gaussian\" }}")
     params = dict(table)
     family = params.pop("family")
-    if family not in NOISES:
+    if not isinstance(family, str) or family not in NOISES:
         raise ConfigError(f"{where}.family: unknown noise family {family!r}{_hint(str(family), NOISES)}")
     return _build(NOISES[family], params, where)
 
@@ -108,28 +109,73 @@ def build_model(table: dict):
     name = params.pop("name", None)
     if name is None:
         raise ConfigError(f"model.name: required key is missing; one of {sorted(MODELS)}")
-    if name not in MODELS:
+    if not isinstance(name, str) or name not in MODELS:
         raise ConfigError(f"model.name: unknown model {name!r}{_hint(str(name), MODELS)}")
     if "noise" in params:
         params["noise"] = build_noise(params["noise"])
     return _build(MODELS[name], params, "model")
 
 
-@dataclass
-class SweepConfig:
-    model: object
-    sweep_kwargs: dict
-    dtype: str
-    raw: dict
+def _integer(table: dict, key: str, where: str, minimum: int, maximum: int = 2**31 - 1) -> None:
+    if key not in table:
+        return
+    value = table[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{where}.{key}: expected an integer >= {minimum}, got {value!r}")
+    if value > maximum:
+        raise ConfigError(f"{where}.{key}: expected an integer <= {maximum}, got {value!r}")
 
 
-def load_config(path) -> SweepConfig:
-    """Parses and validates a sweep config; every error is a ConfigError naming its key."""
+def _positive(table: dict, key: str, where: str) -> None:
+    value = table.get(key)
+    good = isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < math.inf
+    if key in table and not good:
+        raise ConfigError(f"{where}.{key}: expected a positive number, got {value!r}")
+
+
+def _choice(table: dict, key: str, where: str, options) -> None:
+    if key in table and table[key] not in options:
+        raise ConfigError(f"{where}.{key}: expected one of {tuple(options)}, got {table[key]!r}")
+
+
+def _check_values(raw: dict) -> None:
+    """Types and ranges of the settings that are not the model's (those its class checks)."""
+    from ._fisher import METHODS as FISHER_METHODS
+    from ._fit import METHODS as FIT_METHODS
+
+    sweep, fit, fisher, run = (raw.get(s, {}) for s in ("sweep", "fit", "fisher", "run"))
+    for key in ("m", "T"):  # lists of ints: the bounds here; distinct values etc. in `sweep`
+        values = sweep[key] if isinstance(sweep[key], list) else [sweep[key]]
+        for value in values:
+            _integer({key: value}, key, "sweep", 2 if key == "T" else 1)
+    _integer(sweep, "replicates", "sweep", 2)
+    _integer(sweep, "seed", "sweep", 0, 2**63 - 1)
+    _choice(sweep, "design", "sweep", ("nested", "independent"))
+    _choice(fit, "method", "fit", FIT_METHODS)
+    _integer(fit, "max_steps", "fit", 1)
+    _positive(fit, "tol", "fit")
+    _choice(fisher, "method", "fisher", FISHER_METHODS)
+    _integer(fisher, "samples", "fisher", 2)
+    _integer(run, "batch_size", "run", 2)
+    _positive(run, "max_cell_mb", "run")
+    _choice(run, "dtype", "run", ("float32", "float64"))
+
+
+def read_config(path) -> dict:
+    """Reads and checks a sweep config without building anything: the TOML, its tables and
+    keys (with did-you-mean hints), and the types and ranges of the sweep, fit, Fisher and run
+    settings. Every problem is a one-line ConfigError naming its key; returns the TOML dict."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"CONFIG: no such file: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"CONFIG: {path} is a directory; give a TOML file") from None
+    except OSError as err:
+        raise ConfigError(f"CONFIG: cannot read {path}: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"CONFIG: {path} is not a UTF-8 text file") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"CONFIG: malformed TOML in {path}: {err}") from None
     _check_keys(raw, SECTIONS, "config")
@@ -140,31 +186,57 @@ def load_config(path) -> SweepConfig:
             _check_keys(raw.get(section, {}), allowed, section)
     if "model" not in raw:
         raise ConfigError("model: the [model] table is missing")
-    sweep = raw.get("sweep", {})
     for key in REQUIRED_SWEEP:
-        if key not in sweep:
+        if key not in raw.get("sweep", {}):
             raise ConfigError(f"sweep.{key}: required key is missing")
-    run = raw.get("run", {})
-    dtype = run.get("dtype", "float64")
-    if dtype not in ("float32", "float64"):
-        raise ConfigError(f"run.dtype: expected 'float32' or 'float64', got {dtype!r}")
-    jax.config.update("jax_enable_x64", dtype == "float64")
+    _check_values(raw)
+    return raw
+
+
+def config_dtype(raw: dict) -> str:
+    """The dtype a config asks for ("float64" unless [run] dtype says otherwise)."""
+    return raw.get("run", {}).get("dtype", "float64")
+
+
+@dataclass
+class SweepConfig:
+    model: object
+    sweep_kwargs: dict
+    dtype: str
+    raw: dict
+
+
+def build_config(raw: dict) -> SweepConfig:
+    """Builds the model and the `sweep` arguments of a config checked by `read_config`.
+
+    The model is built in JAX's current precision, which must be the config's dtype: library
+    code does not flip global settings, so enable 64-bit JAX first for a float64 config
+    (`jax.config.update("jax_enable_x64", True)`; the CLI does this itself)."""
+    dtype = config_dtype(raw)
+    if (dtype == "float64") != bool(jax.config.jax_enable_x64):
+        flag = dtype == "float64"
+        raise ConfigError(
+            f"run.dtype: the config asks for {dtype} but jax_enable_x64 is {not flag}; call "
+            f"jax.config.update('jax_enable_x64', {flag}) before building it (the CLI does this)"
+        )
     model = build_model(raw["model"])
-    seed = sweep.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"sweep.seed: expected a non-negative integer, got {seed!r}")
-    fit_options = dict(raw.get("fit", {}))
-    fisher = raw.get("fisher", {})
+    sweep, run, fisher = raw["sweep"], raw.get("run", {}), raw.get("fisher", {})
     kwargs = {
         "m": sweep["m"],
         "T": sweep["T"],
         "replicates": sweep["replicates"],
-        "key": jax.random.key(seed),
+        "key": jax.random.key(sweep.get("seed", 0)),
         "design": sweep.get("design", "nested"),
-        "fit_options": fit_options,
+        "fit_options": dict(raw.get("fit", {})),
         "fisher_method": fisher.get("method", "auto"),
         "fisher_samples": fisher.get("samples", 2000),
         "batch_size": run.get("batch_size", 16),
         "max_cell_bytes": int(run.get("max_cell_mb", 1024) * 2**20),
     }
     return SweepConfig(model=model, sweep_kwargs=kwargs, dtype=dtype, raw=raw)
+
+
+def load_config(path) -> SweepConfig:
+    """Reads, checks and builds a sweep config (`read_config`, then `build_config`); every
+    error is a one-line ConfigError naming its key."""
+    return build_config(read_config(path))

@@ -1,90 +1,39 @@
-"""Sweep outputs: atomic cell-by-cell CSVs, summary.json, progress lines and the rates plot."""
+"""Sweep outputs: the model description, summary.json, CSV tables, progress lines and the rates plot
+(the output directory itself is kept by `_records.SweepWriter`)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import jax
 import numpy as np
 
+from ._records import SweepWriter, atomic_write, csv_text, jsonable
+
 __all__ = ["SweepWriter", "describe_model", "print_progress", "write_table_csv", "plot_rates"]
-
-TIMING_COLUMNS = ("m", "T", "compile_s", "run_s", "stream_chunk", "compilations")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Writes `text` to `path` via a temporary file and `os.replace`: never a torn file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _csv_text(rows, columns) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([repr(row[c]) if isinstance(row[c], float) else row[c] for c in columns])
-    return buf.getvalue()
-
-
-def _read_csv(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    out = []
-    for row in rows:
-        parsed = {}
-        for k, v in row.items():
-            try:
-                parsed[k] = int(v)
-            except ValueError:
-                parsed[k] = float(v)
-        out.append(parsed)
-    return out
 
 
 def write_table_csv(path, table) -> None:
+    """Writes `table` as CSV atomically: the known columns first, then any others."""
     from ._sweep import CSV_COLUMNS
 
-    _atomic_write(Path(path), _csv_text(table, CSV_COLUMNS))
-
-
-def _jsonable(x):
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, float | np.floating):
-        return float(x) if math.isfinite(x) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    return x
+    atomic_write(Path(path), csv_text(table, CSV_COLUMNS))
 
 
 def describe_model(model) -> dict:
-    """A JSON description of a model that identifies it: kind, θ, every array leaf, statics."""
+    """A JSON description of a model that identifies it: kind, dtype, code (`model_code`), θ,
+    every array leaf, statics."""
+    from ._fingerprint import model_code
+
     leaves, treedef = jax.tree.flatten(model)
     return {
         "name": type(model).__name__,
+        "dtype": str(model.theta.dtype),
+        "code": model_code(model),
         "theta": np.asarray(model.theta).tolist(),
         "leaves": [np.asarray(x).tolist() for x in leaves],
         "structure": re.sub(r" at 0x[0-9a-f]+", "", str(treedef)),
@@ -109,81 +58,27 @@ def versions() -> dict:
     }
 
 
-class SweepWriter:
-    """Keeps `out/` in step with a sweep: `config.json` (the resolved config), `cells.csv` and
-    `timings.csv` rewritten atomically after every cell, `summary.json` and `rates.png` at the
-    end. cells.csv holds only deterministic columns, so a resumed sweep reproduces it exactly."""
+def summary_text(result, config: dict, fingerprint: str) -> str:
+    """summary.json: the config, every cell, the slopes, timings summed over the cells (of every
+    run that computed them), the devices of this run and the package versions."""
+    from ._sweep import device_summary
 
-    def __init__(self, out, config: dict, *, resume: bool, force: bool):
-        self.dir = Path(out)
-        self.config = _jsonable(config)
-        self.rows: dict[tuple[int, int], tuple[dict, dict]] = {}
-        self.dir.mkdir(parents=True, exist_ok=True)
-        config_path = self.dir / "config.json"
-        cells_path = self.dir / "cells.csv"
-        if config_path.exists() and not force:
-            old = json.loads(config_path.read_text())
-            if old != self.config:
-                raise ValueError(
-                    f"out: {self.dir} holds results of a different sweep config; "
-                    "pass --force (force=True) to overwrite or choose another --out"
-                )
-        if cells_path.exists() and not force:
-            if not resume:
-                raise ValueError(
-                    f"out: {self.dir} already holds finished cells; pass --resume to continue "
-                    "or --force to start over"
-                )
-            timings = {}
-            if (self.dir / "timings.csv").exists():
-                timings = {(t["m"], t["T"]): t for t in _read_csv(self.dir / "timings.csv")}
-                for t in timings.values():
-                    t.setdefault("stream_chunk", 0)
-                    t.setdefault("compilations", 1)
-            for row in _read_csv(cells_path):
-                cell = (row["m"], row["T"])
-                self.rows[cell] = (row, timings.get(cell, {"m": row["m"], "T": row["T"]}))
-        elif force:
-            for name in ("cells.csv", "timings.csv", "summary.json", "rates.png"):
-                (self.dir / name).unlink(missing_ok=True)
-        _atomic_write(config_path, json.dumps(self.config, indent=2, sort_keys=True) + "\n")
-
-    def finished(self) -> dict:
-        return dict(self.rows)
-
-    def add(self, row: dict, timing: dict) -> None:
-        self.rows[(row["m"], row["T"])] = (row, timing)
-        from ._sweep import CSV_COLUMNS
-
-        ordered = sorted(self.rows.values(), key=lambda rt: (rt[0]["T"], rt[0]["m"]))
-        _atomic_write(self.dir / "cells.csv", _csv_text([r for r, _ in ordered], CSV_COLUMNS))
-        timing_rows = [t for _, t in ordered if "run_s" in t]
-        _atomic_write(self.dir / "timings.csv", _csv_text(timing_rows, TIMING_COLUMNS))
-
-    def finish(self, result) -> None:
-        from ._sweep import device_summary
-
-        timings = [t for t in result.timings if "run_s" in t]
-        summary = {
-            "config": self.config,
-            "cells": result.table,
-            "slopes": result.slopes(),
-            "timings": {
-                "compile_s": sum(t["compile_s"] for t in timings),
-                "run_s": sum(t["run_s"] for t in timings),
-                "num_compilations": sum(int(t.get("compilations", 1)) for t in timings),
-                "cells": timings,
-            },
-            "device": device_summary(),
-            "versions": versions(),
-        }
-        text = json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n"
-        _atomic_write(self.dir / "summary.json", text)
-        try:
-            plot_rates(result, self.dir / "rates.png")
-        except ImportError:
-            print("trajax: matplotlib is not installed; skipping rates.png "
-                  "(pip install -e '.[plot]')", file=sys.stderr)  # fmt: skip
+    timings = [{k: v for k, v in t.items() if k != "resumed"} for t in result.timings if "run_s" in t]
+    summary = {
+        "config": config,
+        "fingerprint": fingerprint,
+        "cells": result.table,
+        "slopes": result.slopes(),
+        "timings": {
+            "compile_s": sum(t["compile_s"] for t in timings),
+            "run_s": sum(t["run_s"] for t in timings),
+            "num_compilations": sum(int(t.get("compilations", 1)) for t in timings),
+            "cells": timings,
+        },
+        "device": device_summary(),
+        "versions": versions(),
+    }
+    return json.dumps(jsonable(summary), indent=2, sort_keys=True) + "\n"
 
 
 def _bar(done: int, total: int, width: int = 20) -> str:
@@ -194,7 +89,9 @@ def _bar(done: int, total: int, width: int = 20) -> str:
 def print_progress(done, total, row, timing, eta) -> None:
     """One line per finished cell on stderr: bar, cell, error against theory, timings, ETA."""
     timing_text = (
-        f"compile {timing['compile_s']:.1f}s, run {timing['run_s']:.1f}s" if "run_s" in timing else "resumed"
+        "resumed"
+        if timing.get("resumed") or "run_s" not in timing
+        else f"compile {timing['compile_s']:.1f}s, run {timing['run_s']:.1f}s"
     )
     eta_text = f"ETA {eta:.0f}s" if math.isfinite(eta) else "ETA --"
     print(

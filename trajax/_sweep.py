@@ -343,10 +343,18 @@ def sweep(
         replicates: R, replicates per cell.
         key: PRNG key; data use `fold_in(key, 0)`, Monte-Carlo Fisher `fold_in(key, 1)`.
         design: "nested" (common random numbers across cells) or "independent".
-        out: optional directory; cells are written there one by one (`cells.csv`,
-            `timings.csv`, `summary.json`, `config.json`, `rates.png`) and a rerun resumes.
-        resume: skip cells already in `out/cells.csv` (same config only).
-        force: start afresh in an `out` that holds a sweep with a different config.
+        out: optional directory; each finished cell is committed there as one record
+            (`records/`), from which `cells.csv` and `timings.csv` are rewritten, and
+            `summary.json` and `rates.png` are written at the end. A rerun of the same sweep
+            resumes from the records. "The same sweep" is its fingerprint: the model's
+            parameters, dtype and code (or the `version` its class declares), the grid,
+            replicates, key, design, fit and Fisher options. batch_size, max_cell_bytes and
+            devices may differ: they change numbers by rounding at most, or by up to the fit's
+            tolerance where a smaller budget moves a nested sweep off its shared windows.
+            Bad paths raise a one-line ValueError before any work; nothing is written
+            before the first cell is finished.
+        resume: skip the cells `out` already holds for this sweep (False: refuse them).
+        force: discard whatever `out` holds (another sweep's results too) and start afresh.
         fit_options: keyword arguments for `fit` (method, max_steps, tol, init).
         fisher_method / fisher_samples: how I_T is obtained ("auto" = exact when available).
         batch_size: replicates vmapped at once on each device (>= 2).
@@ -391,7 +399,8 @@ def sweep(
         "design": design,
         "fit": fit_options,
         "fisher": {"method": fisher_method, "samples": fisher_samples},
-        "batch_size": batch,
+        "batch_size": batch,  # this and max_cell_bytes are left out of the fingerprint
+        "max_cell_bytes": max_cell_bytes,
         **({"config": config} if config else {}),
     }
     lead = jax.process_index() == 0  # with jax.distributed, process 0 alone writes and prints

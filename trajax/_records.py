@@ -1,0 +1,257 @@
+"""A sweep's output directory: one record per finished cell, written atomically, and every
+other file derived from the records.
+
+Layout of `out/`: `records/m<m>_T<T>.json` (one per finished cell: its row, its timing and the
+sweep's fingerprint), `config.json` (the resolved config and its fingerprint), and, derived
+from the records after every cell, `cells.csv` and `timings.csv`; `summary.json` and
+`rates.png` at the end. A record is the commit point of a cell: a process killed at any moment
+leaves whole records, and a rerun rebuilds every other file from them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import re
+import secrets
+import sys
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["SweepWriter", "atomic_write", "check_out_dir", "csv_text", "jsonable"]
+
+TIMING_COLUMNS = ("m", "T", "compile_s", "run_s", "stream_chunk", "compilations")
+_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp(\.\w+)?$")
+
+
+def jsonable(x):
+    """`x` with numpy scalars and arrays as Python values; non-finite floats become None."""
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [jsonable(v) for v in x]
+    if isinstance(x, float | np.floating):
+        return float(x) if math.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.ndarray):
+        return jsonable(x.tolist())
+    return x
+
+
+def temporary_path(path: Path) -> Path:
+    """A fresh hidden name beside `path`, keeping its suffix (matplotlib picks formats by it)."""
+    return path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
+
+
+def atomic_write(path, text: str) -> None:
+    """Writes `text` to `path` via a temporary file and `os.replace`: readers, and a process
+    killed at any moment, see the old file or the new one, never a torn one. The file gets the
+    user's umask (as `open` would), not mkstemp's 0600, so others can read shared results."""
+    path = Path(path)
+    tmp = temporary_path(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def remove_temporaries(directory: Path) -> None:
+    """Deletes temporary files a killed writer left in `directory`."""
+    for path in directory.glob(".*.tmp*"):
+        if _TEMPORARY.match(path.name):
+            path.unlink(missing_ok=True)
+
+
+def _probe(directory: Path) -> str | None:
+    """None if a file can be created in `directory`, else the reason (no trace is left)."""
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return "permission denied"
+    probe = directory / f".trajax-probe.{secrets.token_hex(4)}.tmp"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        probe.unlink()
+    except OSError as err:
+        return err.strerror or str(err)
+    return None
+
+
+def check_out_dir(out) -> Path:
+    """`out` as a Path, after checking that results can be written there: it is a directory, or
+    can be created as one, in a writable place. Creates nothing; raises a one-line ValueError."""
+    out = Path(out)
+    ancestor = out
+    try:
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+    except OSError as err:
+        raise ValueError(f"out: cannot reach {ancestor}: {err.strerror or err}") from None
+    if not ancestor.is_dir():
+        where = "is a file" if ancestor == out else f"lies below {ancestor}, which is a file"
+        raise ValueError(f"out: {out} {where}; give a directory")
+    reason = _probe(ancestor)
+    if reason is not None:
+        raise ValueError(f"out: cannot write in {ancestor} ({reason}); give a writable directory")
+    return out
+
+
+def table_columns(rows, known) -> list[str]:
+    """`known` columns first, then every other key of the rows in order of first appearance."""
+    columns = list(known)
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    return columns
+
+
+def csv_text(rows, known) -> str:
+    """CSV of `rows` with the columns `table_columns(rows, known)`; floats as `repr` (exact)."""
+    columns = table_columns(rows, known)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        values = [row.get(c, "") for c in columns]
+        writer.writerow([repr(v) if isinstance(v, float) else v for v in values])
+    return buf.getvalue()
+
+
+def _to_json(x):
+    if isinstance(x, np.generic | np.ndarray):
+        return x.tolist()
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+class SweepWriter:
+    """Keeps `out/` in step with a sweep (see the module docstring for the layout).
+
+    On construction it checks `out` (one-line ValueError: a file, below a file, unwritable) and
+    reads the records already there: records of this sweep are resumed (unless `resume` is
+    False, which refuses them), records of another sweep are refused unless `force`. Nothing
+    is created or deleted until the first cell is finished, so a run refused by validation
+    leaves `out` as it was.
+    """
+
+    def __init__(self, out, config: dict, *, resume: bool = True, force: bool = False):
+        from ._fingerprint import fingerprint, first_difference, identity
+
+        self.dir = check_out_dir(out)
+        self.config = jsonable(config)
+        self.fingerprint = fingerprint(identity(self.config))
+        self.force, self.created = force, False
+        self.rows: dict[tuple[int, int], tuple[dict, dict]] = {}
+        if force:
+            return
+        records = self._read_records()
+        if not records and (self.dir / "cells.csv").exists():
+            raise ValueError(
+                f"out: {self.dir} holds cells.csv but no records/ (written by an older trajax); "
+                "pass --force (force=True) to start over, or choose another --out"
+            )
+        if any(fp != self.fingerprint for fp, _, _ in records.values()):
+            old = self._old_identity()
+            what = first_difference(old, identity(self.config)) if old is not None else None
+            raise ValueError(
+                f"out: {self.dir} holds results of a different sweep"
+                f"{f' ({what} differs)' if what else ''}; pass --force (force=True) to discard "
+                "them, or choose another --out"
+            )
+        if records and not resume:
+            raise ValueError(
+                f"out: {self.dir} already holds {len(records)} finished cells of this sweep; "
+                "resume=True continues them, force=True starts over"
+            )
+        self.rows = {cell: (row, timing) for cell, (_, row, timing) in records.items()}
+
+    def _old_identity(self):
+        from ._fingerprint import identity
+
+        try:
+            old = json.loads((self.dir / "config.json").read_text())
+            return identity({k: v for k, v in old.items() if k != "fingerprint"})
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    def _read_records(self) -> dict:
+        out = {}
+        for path in sorted((self.dir / "records").glob("m*_T*.json")):
+            try:
+                record = json.loads(path.read_text())
+                row, timing, fp = record["row"], record["timing"], record["fingerprint"]
+                cell = (row["m"], row["T"])
+                if path.name != f"m{cell[0]}_T{cell[1]}.json" or not isinstance(fp, str):
+                    raise ValueError("its cell does not match its name")
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                raise ValueError(
+                    f"out: {path} is unreadable ({err}); delete it to recompute that cell, or pass "
+                    "--force (force=True) to start over"
+                ) from None
+            out[cell] = (fp, row, timing)
+        return out
+
+    def finished(self) -> dict:
+        """{(m, T): (row, timing)} of the cells finished in earlier runs; their timings carry
+        `resumed=True`."""
+        return {cell: (row, {**timing, "resumed": True}) for cell, (row, timing) in self.rows.items()}
+
+    def _create(self) -> None:
+        records = self.dir / "records"
+        records.mkdir(parents=True, exist_ok=True)
+        if self.force:
+            for path in records.glob("m*_T*.json"):
+                path.unlink()
+            for name in ("cells.csv", "timings.csv", "summary.json", "rates.png"):
+                (self.dir / name).unlink(missing_ok=True)
+        remove_temporaries(self.dir)
+        remove_temporaries(records)
+        config = {**self.config, "fingerprint": self.fingerprint}
+        atomic_write(self.dir / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
+        self.created = True
+
+    def add(self, row: dict, timing: dict) -> None:
+        """Commits one finished cell: its record first (atomically), then the derived tables."""
+        if not self.created:
+            self._create()
+        cell = (row["m"], row["T"])
+        timing = {k: v for k, v in timing.items() if k != "resumed"}
+        record = {"fingerprint": self.fingerprint, "row": row, "timing": timing}
+        text = json.dumps(record, indent=1, default=_to_json) + "\n"
+        atomic_write(self.dir / "records" / f"m{cell[0]}_T{cell[1]}.json", text)
+        self.rows[cell] = (row, timing)
+        self.write_tables()
+
+    def write_tables(self) -> None:
+        """cells.csv and timings.csv from the records, cells in (T, m) order."""
+        from ._sweep import CSV_COLUMNS
+
+        if not self.created:
+            self._create()
+        ordered = sorted(self.rows.values(), key=lambda rt: (rt[0]["T"], rt[0]["m"]))
+        atomic_write(self.dir / "cells.csv", csv_text([r for r, _ in ordered], CSV_COLUMNS))
+        atomic_write(self.dir / "timings.csv", csv_text([t for _, t in ordered], TIMING_COLUMNS))
+
+    def finish(self, result) -> None:
+        """Rewrites the tables, then writes summary.json and rates.png."""
+        from ._report import plot_rates, summary_text
+
+        self.write_tables()
+        atomic_write(self.dir / "summary.json", summary_text(result, self.config, self.fingerprint))
+        png = self.dir / "rates.png"
+        tmp = temporary_path(png)
+        try:
+            plot_rates(result, tmp)
+            os.replace(tmp, png)
+        except ImportError:
+            print("trajax: matplotlib is not installed; skipping rates.png "
+                  "(pip install -e '.[plot]')", file=sys.stderr)  # fmt: skip
+        finally:
+            tmp.unlink(missing_ok=True)
