@@ -19,17 +19,28 @@ from pathlib import Path
 __all__ = ["main", "run"]
 
 
+def tj_burn_in(result):
+    from ._burnin import burn_in
+
+    return burn_in(result)
+
+
 def _format_table(table) -> str:
+    """The per-cell table; a `failed_<reason>` column appears when some cell has such failures."""
+    reasons = [k for k in (table[0] if table else {}) if k.startswith("failed_") and any(r[k] for r in table)]
     head = (
         f"{'m':>6} {'T':>6} {'mse':>11} {'theory':>11} {'ratio':>7} {'95% CI':>17} "
-        f"{'m·ΔᵀIΔ':>8} {'p':>3} {'failed':>6}"
+        f"{'m·ΔᵀIΔ':>8} {'cover':>6} {'wald':>6} {'p':>3} {'failed':>6}"
+        + "".join(f" {k:>{max(len(k), 6)}}" for k in reasons)
     )
     lines = [head, "-" * len(head)]
     for r in table:
         ci = f"[{r['ratio_lo']:.3f}, {r['ratio_hi']:.3f}]"
         lines.append(
             f"{r['m']:>6} {r['T']:>6} {r['mse']:>11.4e} {r['theory']:>11.4e} {r['ratio']:>7.3f} "
-            f"{ci:>17} {r['fisher_error']:>8.3f} {r['p']:>3} {r['failed']:>6}"
+            f"{ci:>17} {r['fisher_error']:>8.3f} {r.get('coverage', float('nan')):>6.3f} "
+            f"{r.get('wald_coverage', float('nan')):>6.3f} {r['p']:>3} {r['failed']:>6}"
+            + "".join(f" {r[k]:>{max(len(k), 6)}}" for k in reasons)
         )
     return "\n".join(lines)
 
@@ -95,6 +106,10 @@ def cmd_sweep(args) -> int:
     print(f"\ncompile {total_compile:.1f}s, run {total_run:.1f}s (cells computed in this run only)")
     print(f"results: {out / 'cells.csv'}, {out / 'summary.json'}")
     print(f"plot:    {out / 'rates.png'}")
+    if args.burn_in_map:
+        result.plot_burn_in(out / "burn_in.png")
+        print(f"burn-in: {out / 'burn_in.png'}  (m from which the ratio CI covers 1, per T: "
+              + ", ".join(f"T={r['T']}: {r['m']}" for r in tj_burn_in(result)) + ")")  # fmt: skip
     return 0
 
 
@@ -217,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="discard the results in --out (of this or another sweep)"
     )
     p_sweep.add_argument("--quiet", action="store_true", help="no progress lines")
+    p_sweep.add_argument(
+        "--burn-in-map",
+        action="store_true",
+        help="also draw DIR/burn_in.png (ratio and coverage over (m, T))",
+    )
     p_sweep.add_argument("--coordinator", help="HOST:PORT of process 0, for a multi-process sweep")
     p_sweep.add_argument(
         "--num-processes", type=int, default=1, help="processes in the run (jax.distributed)"

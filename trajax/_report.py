@@ -106,7 +106,9 @@ def print_progress(done, total, row, timing, eta) -> None:
 
 def plot_rates(result, path) -> None:
     """Left: mse against m·T per T (error bars: ±1.96 SE) with the theory curves tr(I_T⁻¹)/m.
-    Right: mse/theory with its 95% CI against m·T; 1 is the Cramér–Rao prediction."""
+    Middle: mse/theory with its 95% CI against m·T; 1 is the Cramér–Rao prediction.
+    Right: coverage (joint χ²_p test at I_T, solid) and Wald coverage (coordinate intervals from
+    each fit's observed information, dotted) against m·T, with 0.95 marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -115,7 +117,7 @@ def plot_rates(result, path) -> None:
     table = result.table
     T_values = sorted({r["T"] for r in table})
     colors = plt.cm.viridis(np.linspace(0.1, 0.85, len(T_values)))
-    fig, (ax, ax_ratio) = plt.subplots(1, 2, figsize=(11, 4.4), constrained_layout=True)
+    fig, (ax, ax_ratio, ax_cover) = plt.subplots(1, 3, figsize=(16, 4.4), constrained_layout=True)
     for color, T in zip(colors, T_values, strict=True):
         rows = sorted((r for r in table if r["T"] == T), key=lambda r: r["m"])
         mT = np.array([r["m"] * T for r in rows], float)
@@ -128,16 +130,35 @@ def plot_rates(result, path) -> None:
         hi = np.array([r["ratio_hi"] for r in rows])
         ax_ratio.errorbar(mT, ratio, yerr=[ratio - lo, hi - ratio], fmt="o-", color=color,
                           capsize=3, label=f"T = {T}")  # fmt: skip
+        cover = np.array([r.get("coverage", np.nan) for r in rows], float)
+        cover_se = np.array([r.get("coverage_se", np.nan) for r in rows], float)
+        ax_cover.errorbar(mT, cover, yerr=1.96 * cover_se, fmt="o-", color=color, capsize=3, label=f"T = {T}")
+        ax_cover.plot(mT, [r.get("wald_coverage", np.nan) for r in rows], ":", marker="s", color=color)
     ax.plot([], [], "k--", label="theory tr(I_T⁻¹)/m")
-    ax.set(xscale="log", yscale="log", xlabel="m·T (trajectories × length)",
+    finite = [r for r in table if np.isfinite(r["mse"]) and r["mse"] > 0]
+    ax.set(xscale="log", yscale="log" if finite else "linear", xlabel="m·T (trajectories × length)",
            ylabel="E‖θ̂ − θ*‖²", title="Estimation error against the Fisher curve")  # fmt: skip
+    if not finite:  # e.g. every fit failed: say so on the figure instead of failing to draw it
+        ax.text(0.5, 0.5, "no finite results\n(see failed_<reason> in cells.csv)", ha="center",
+                transform=ax.transAxes)  # fmt: skip
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     ax_ratio.axhline(1.0, color="k", lw=1)
     ax_ratio.set(xscale="log", xlabel="m·T", ylabel="empirical / theory (95% CI)",
+                 ylim=None if any(np.isfinite(r["ratio"]) for r in table) else (0, 2),
                  title="Ratio to the Cramér–Rao value")  # fmt: skip
     ax_ratio.grid(True, which="both", alpha=0.3)
     ax_ratio.legend(fontsize=8)
+    ax_cover.axhline(0.95, color="k", lw=1)
+    ax_cover.plot([], [], "k:", marker="s", label="Wald (observed information)")
+    ax_cover.set(xscale="log", xlabel="m·T", ylabel="coverage of 95% regions",
+                 title="Coverage: χ²_p at I_T (solid), Wald (dotted)")  # fmt: skip
+    ax_cover.grid(True, which="both", alpha=0.3)
+    ax_cover.legend(fontsize=8)
+    mT_all = [r["m"] * r["T"] for r in table]
+    if mT_all:  # explicit limits: a log axis whose points are all NaN cannot autoscale
+        for axis in (ax, ax_ratio, ax_cover):
+            axis.set_xlim(min(mT_all) / 1.5, max(mT_all) * 1.5)
     name = result.config.get("model", {}).get("name", "model")
     R = table[0]["replicates"] if table else 0
     fig.suptitle(f"{name}: {R} replicates per cell, design = {result.config.get('design', '?')}")

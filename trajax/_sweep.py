@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -38,8 +39,9 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from ._checks import check_int
+from ._estimate import describe_start
 from ._fisher import _resolved, exact_fishers, fisher_information
-from ._fit import check_fit_options, fit_streaming, fit_unchecked
+from ._fit import check_fit_options, fit_streaming, fit_unchecked, make_plan
 from ._keys import check_key
 from ._model import AbstractModel
 from ._results import FAILURE_REASONS, failure_counts, result_code
@@ -109,6 +111,14 @@ class SweepResult:
         from ._report import plot_rates
 
         plot_rates(self, path)
+
+    def plot_burn_in(self, path, **kwargs) -> None:
+        """Heat map of the ratio mse/theory over (m, T), cells whose ratio CI covers 1 outlined and
+        the burn-in m of each T marked, beside the coverage map; `boundary=` draws a predicted
+        burn-in boundary (a callable T ↦ m, or (T, m) points). See `tj.burn_in`."""
+        from ._burnin import plot_burn_in
+
+        plot_burn_in(self, path, **kwargs)
 
 
 def _slope_record(against, at, rows, x_of) -> dict:
@@ -389,6 +399,7 @@ def sweep(
     batch = check_int(batch_size, "batch_size", 2)  # width 1 vmaps compile differently
     key = check_key(key)
     fit_options = check_fit_options(fit_options)
+    fit_start = _describe_fit_start(model, fit_options, min(T_values))
     data_key, fisher_key = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
     resolved = {
         "model": describe_model(model),
@@ -398,6 +409,7 @@ def sweep(
         "key": np.asarray(jax.random.key_data(key)).tolist(),
         "design": design,
         "fit": fit_options,
+        "fit_start": fit_start,  # where iterative fits start, in words
         "fisher": {"method": fisher_method, "samples": fisher_samples},
         "batch_size": batch,  # this and max_cell_bytes are left out of the fingerprint
         "max_cell_bytes": max_cell_bytes,
@@ -489,6 +501,17 @@ def sweep(
     if writer:
         writer.finish(result)
     return result
+
+
+def _describe_fit_start(model, fit_options: dict, T: int) -> str:
+    """Where the sweep's iterative fits start (recorded in summary.json); warns when that is the
+    truth θ*, which makes the error of a non-convex fit look better than it is."""
+    example = jax.tree.map(lambda s: jnp.zeros((2, *s.shape), s.dtype), trajectory_shapes(model, T))
+    plan, _ = make_plan(model, example, **fit_options)  # the errors fit would give, before any work
+    text = describe_start(model, plan, example)
+    if plan.init == "model" and plan.method in ("newton", "lbfgs"):
+        warnings.warn(f"sweep: fit_options init='model': {text}", stacklevel=3)
+    return text
 
 
 def _theory(info, info_se, m: int) -> tuple[float, float]:
