@@ -231,7 +231,7 @@ class SweepWriter:
 
     def write_tables(self) -> None:
         """cells.csv and timings.csv from the records, cells in (T, m) order."""
-        from ._sweep import CSV_COLUMNS
+        from ._stats import CSV_COLUMNS
 
         if not self.created:
             self._create()

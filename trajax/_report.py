@@ -13,14 +13,13 @@ import jax
 import numpy as np
 
 from ._records import SweepWriter, atomic_write, csv_text, jsonable
+from ._stats import CSV_COLUMNS
 
 __all__ = ["SweepWriter", "describe_model", "print_progress", "write_table_csv", "plot_rates"]
 
 
 def write_table_csv(path, table) -> None:
     """Writes `table` as CSV atomically: the known columns first, then any others."""
-    from ._sweep import CSV_COLUMNS
-
     atomic_write(Path(path), csv_text(table, CSV_COLUMNS))
 
 
@@ -61,8 +60,6 @@ def versions() -> dict:
 def summary_text(result, config: dict, fingerprint: str) -> str:
     """summary.json: the config, every cell, the slopes, timings summed over the cells (of every
     run that computed them), the devices of this run and the package versions."""
-    from ._sweep import device_summary
-
     timings = [{k: v for k, v in t.items() if k != "resumed"} for t in result.timings if "run_s" in t]
     summary = {
         "config": config,
@@ -164,3 +161,14 @@ def plot_rates(result, path) -> None:
     fig.suptitle(f"{name}: {R} replicates per cell, design = {result.config.get('design', '?')}")
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def device_summary() -> dict:
+    """Backend, device kinds and count, for results files."""
+    devices = jax.local_devices()
+    return {
+        "backend": jax.default_backend(),
+        "device_kind": devices[0].device_kind,
+        "num_local_devices": len(devices),
+        "num_processes": jax.process_count(),
+    }

@@ -6,7 +6,17 @@ import math
 
 import numpy as np
 
-__all__ = ["summarize_cell", "fit_slope", "Z95", "chi2_sf", "chi2_quantile"]
+from ._results import FAILURE_REASONS
+
+__all__ = ["summarize_cell", "fit_slope", "Z95", "chi2_sf", "chi2_quantile", "CSV_COLUMNS"]
+
+# The columns of a sweep's table and cells.csv, in order (rows may carry more, written after these).
+CSV_COLUMNS = (
+    "m", "T", "replicates", "converged", "failed", "mse", "mse_se", "theory", "theory_se", "ratio",
+    "ratio_lo", "ratio_hi", "median_ratio", "trimmed_ratio", "fisher_error", "fisher_error_se",
+    "coverage", "coverage_se", "wald_coverage", "wald_coverage_se", "p",
+    *(f"failed_{reason}" for reason in FAILURE_REASONS),
+)  # fmt: skip
 
 Z95 = 1.959963984540054
 TRIM = 0.1  # trimmed_ratio drops this fraction of replicates at each end

@@ -44,20 +44,16 @@ from ._fisher import _resolved, exact_fishers, fisher_information
 from ._fit import check_fit_options, fit_streaming, fit_unchecked, make_plan
 from ._keys import check_key
 from ._model import AbstractModel
-from ._results import FAILURE_REASONS, failure_counts, result_code
+from ._report import device_summary as device_summary
+from ._results import failure_counts, result_code
 from ._simulate import simulate, trajectory_shapes
+from ._stats import CSV_COLUMNS as CSV_COLUMNS
 from ._stats import Z95, fit_slope, summarize_cell
 from ._windows import fit_prefix, plan_windows
 
 __all__ = ["sweep", "SweepResult", "DESIGNS"]
 
 DESIGNS = ("nested", "independent")
-CSV_COLUMNS = (
-    "m", "T", "replicates", "converged", "failed", "mse", "mse_se", "theory", "theory_se", "ratio",
-    "ratio_lo", "ratio_hi", "median_ratio", "trimmed_ratio", "fisher_error", "fisher_error_se",
-    "coverage", "coverage_se", "wald_coverage", "wald_coverage_se", "p",
-    *(f"failed_{reason}" for reason in FAILURE_REASONS),
-)  # fmt: skip
 
 
 @dataclass
@@ -537,14 +533,3 @@ def _nested_cells(model, m_values, T_values, R, design, fit_options, batch, devi
     if _per_device(R, batch, len(devices)) * m_max * _state_bytes(model, T_max) > max_bytes:
         return None
     return NestedCells(model, plan, data_key, m_max, T_max, R, batch, devices)
-
-
-def device_summary() -> dict:
-    """Backend, device kinds and count, for results files."""
-    devices = jax.local_devices()
-    return {
-        "backend": jax.default_backend(),
-        "device_kind": devices[0].device_kind,
-        "num_local_devices": len(devices),
-        "num_processes": jax.process_count(),
-    }
