@@ -363,3 +363,23 @@ def test_estimate_scale_recovers_a_student_t_scale(key):
     # error model: ŝ from 5900 transitions × 2 coordinates has a relative SE of about 1.2%
     assert float(result.model.noise.scale) == pytest.approx(2.0, rel=0.05)
     assert np.all(np.abs(result.theta - true.theta) < 4 * result.stderr)
+
+
+def test_glm_and_mixed_regression_log_likelihoods_against_scipy(key):
+    from scipy import stats
+
+    glm = tj.SinusoidalGLM(A=[[1.2, 0.3], [-0.2, 1.1]], sigma=0.5)
+    z = np.asarray(tj.simulate(glm, key, 3, 7))
+    mean = np.sin(np.einsum("ij,mtj->mti", np.asarray(glm.A), z[:, :-1]))
+    expected = stats.norm.logpdf(z[:, 1:], mean, 0.5).sum(axis=(1, 2))
+    np.testing.assert_allclose(tj.log_likelihood(glm, z), expected, rtol=1e-12)
+    mlr = tj.MixedLinearRegression(beta=[1.0, -0.5], p=0.6, sigma=0.8)
+    data = tj.simulate(mlr, key, 3, 9)
+    phi, y = np.asarray(data["phi"]), np.asarray(data["y"])
+    m_t = np.einsum("mtd,d->mt", phi[:, :-1], [1.0, -0.5])
+    per_step = 0.6 * stats.norm.pdf(y[:, 1:], m_t, 0.8) + 0.4 * stats.norm.pdf(y[:, 1:], -m_t, 0.8)
+    np.testing.assert_allclose(tj.log_likelihood(mlr, data), np.log(per_step).sum(1), rtol=1e-12)
+    # the hidden labels the sampler also returns are not needed
+    np.testing.assert_allclose(
+        tj.log_likelihood(mlr, {"phi": data["phi"], "y": data["y"]}), np.log(per_step).sum(1), rtol=1e-12
+    )
