@@ -5,6 +5,7 @@ Runs are derandomized (the same examples every time) and small: a handful of exa
 
 import json
 import math
+import os
 
 import jax
 import jax.numpy as jnp
@@ -128,7 +129,7 @@ def broken_configs(draw):
     return config
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=int(os.environ.get("TRAJAX_CONFIG_EXAMPLES", 150)), **SETTINGS)
 @given(config=broken_configs())
 def test_broken_configs_exit_2_with_one_line(tmp_path_factory, capsys, config):
     directory = tmp_path_factory.mktemp("config")
