@@ -232,6 +232,11 @@ class SweepWriter:
     def add(self, row: dict, timing: dict, block: dict | None = None) -> None:
         """Commits one finished cell: its record first (atomically), then the derived tables.
         `block`: the cell's per-replicate results (`_replicates.make_block`)."""
+        self.commit(row, timing, block)
+        self.write_tables()
+
+    def commit(self, row: dict, timing: dict, block: dict | None = None) -> None:
+        """Writes one cell's record (atomically), without the derived tables."""
         if not self.created:
             self._create()
         cell = (row["m"], row["T"])
@@ -246,7 +251,6 @@ class SweepWriter:
         self.rows[cell] = (row, timing)
         if block is not None:
             self.blocks[cell] = block
-        self.write_tables()
 
     def write_tables(self) -> None:
         """cells.csv, timings.csv and replicates.csv from the records, cells in (T, m) order."""

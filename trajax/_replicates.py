@@ -88,9 +88,7 @@ def replicate_rows(m: int, T: int, block: dict) -> list[dict]:
             "reason": reason_name(code),
             "wald_coverage": wald,
         }
-        for i, (theta, sq, stat, code, wald) in enumerate(
-            zip(*(block[k] for k in BLOCK_KEYS), strict=True)
-        )
+        for i, (theta, sq, stat, code, wald) in enumerate(zip(*(block[k] for k in BLOCK_KEYS), strict=True))
     ]
 
 
@@ -120,7 +118,7 @@ def shard_range(shard, replicates: int) -> tuple[int, int]:
     if count < 1 or not 0 <= index < count:
         raise ValueError(f"shard: expected 0 <= I < N, got {index}/{count}")
     if count > replicates:
-        raise ValueError(f"shard: {count} shards exceed the {replicates} replicates; use at most {replicates}")
+        raise ValueError(f"shard: {count} shards exceed the {replicates} replicates; use at most that many")
     return index * replicates // count, (index + 1) * replicates // count
 
 

@@ -230,7 +230,18 @@ def _gather(outs, replicates):
 
 
 def run_cell(
-    model, theta_star, info, data_key, m, T, replicates, design, fit_options, batch, devices, chunk=None,
+    model,
+    theta_star,
+    info,
+    data_key,
+    m,
+    T,
+    replicates,
+    design,
+    fit_options,
+    batch,
+    devices,
+    chunk=None,
     offset=0,
 ):
     """Runs replicates offset, ..., offset + replicates − 1 of one cell; returns ((sq_err,
@@ -446,8 +457,9 @@ def sweep(
     table, timings, replicate_list = [], [], []
     infos: dict[int, jax.Array] = {}
     nested = _nested_cells(
-        model, m_values, T_values, R, design, fit_options, batch, devices, data_key, max_cell_bytes, first, stop
-    )
+        model, m_values, T_values, R, design, fit_options, batch, devices, data_key, max_cell_bytes,
+        first, stop,
+    )  # fmt: skip
     todo = [c for c in cells if c not in done]
     T_todo = tuple(sorted({Ti for _, Ti in todo}))
     if fisher_method in ("auto", "exact") and T_todo:
