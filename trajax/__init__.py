@@ -13,6 +13,7 @@ from ._likelihood import log_likelihood as log_likelihood
 from ._likelihood import ravel as ravel
 from ._likelihood import score as score
 from ._local_hellinger import local_hellinger as local_hellinger
+from ._merge import merge_shards as merge_shards
 from ._model import AbstractModel as AbstractModel
 from ._models import DependentRegression as DependentRegression
 from ._models import LinearAttention as LinearAttention

@@ -1,4 +1,4 @@
-"""The `trajax` command line: `trajax sweep CONFIG`, `trajax models`, `trajax bench`.
+"""The `trajax` command line: `trajax sweep CONFIG`, `trajax merge DIR`, `trajax models`, `trajax bench`.
 
 Exit status: 0 on success; 2 on bad input (a one-line message naming the key or path, before
 any work); 1 on a file error during the run; 130 when interrupted. In every case the finished
@@ -61,9 +61,11 @@ def cmd_sweep(args) -> int:
     from the config's dtype, then runs (or resumes) the sweep."""
     from ._config import ConfigError, build_config, config_dtype, read_config
     from ._records import check_out_dir
+    from ._replicates import parse_shard, shard_dir_name
     from ._sweep import sweep
 
     raw = read_config(args.config)
+    shard = parse_shard(args.shard) if args.shard else None
     out = check_out_dir(Path(args.out) if args.out else Path("runs") / Path(args.config).stem)
     _use_cpu_cores(args.cpu_devices)
     import jax
@@ -81,6 +83,7 @@ def cmd_sweep(args) -> int:
             force=args.force,
             progress=_progress(args.quiet),
             config=config.raw,
+            shard=shard,
         )
     except ValueError as err:
         message = str(err)
@@ -104,7 +107,27 @@ def cmd_sweep(args) -> int:
     total_compile = sum(t.get("compile_s", 0.0) for t in computed)
     total_run = sum(t.get("run_s", 0.0) for t in computed)
     print(f"\ncompile {total_compile:.1f}s, run {total_run:.1f}s (cells computed in this run only)")
-    print(f"results: {out / 'cells.csv'}, {out / 'summary.json'}")
+    if shard is not None:
+        out = out / shard_dir_name(*shard)
+        print(f"shard {shard[0]}/{shard[1]}: replicates {result.config['shard']['first']}.."
+              f"{result.config['shard']['stop'] - 1} of each cell (the table above is this shard's); "
+              f"when every shard is done: trajax merge {out.parent}")  # fmt: skip
+    print(f"results: {out / 'cells.csv'}, {out / 'replicates.csv'}, {out / 'summary.json'}")
+    print(f"plot:    {out / 'rates.png'}")
+    return 0
+
+
+def cmd_merge(args) -> int:
+    """Merges the job-array shards in DIR (one line, exit 2, for a missing or duplicated one)."""
+    from ._merge import merge_shards
+
+    _use_cpu_cores(args.cpu_devices)  # the device summary, as the shards' runs recorded it
+    out = Path(args.dir)
+    result = merge_shards(out)
+    print(_format_table(result.table))
+    print()
+    print(_format_slopes(result.slopes()))
+    print(f"results: {out / 'cells.csv'}, {out / 'replicates.csv'}, {out / 'summary.json'}")
     print(f"plot:    {out / 'rates.png'}")
     if args.burn_in_map:
         result.plot_burn_in(out / "burn_in.png")
@@ -245,7 +268,16 @@ def build_parser() -> argparse.ArgumentParser:
     p_sweep.add_argument(
         "--cpu-devices", type=int, default=None, help="CPU devices to shard over (default: one per core)"
     )
+    p_sweep.add_argument(
+        "--shard", help="I/N: compute only the I-th of N contiguous shares of the replicates (job arrays)"
+    )
     p_sweep.set_defaults(func=cmd_sweep)
+    p_merge = sub.add_parser("merge", help="merge the job-array shards (--shard I/N) written into DIR")
+    p_merge.add_argument("dir", help="the --out directory of the shards")
+    p_merge.add_argument(
+        "--cpu-devices", type=int, default=None, help="CPU devices for summary.json (default: one per core)"
+    )
+    p_merge.set_defaults(func=cmd_merge)
     p_models = sub.add_parser("models", help="list built-in models and noise families")
     p_models.set_defaults(func=cmd_models)
     p_bench = sub.add_parser(

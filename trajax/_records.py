@@ -1,10 +1,12 @@
 """A sweep's output directory: one record per finished cell, written atomically, and every
 other file derived from the records.
 
-Layout of `out/`: `records/m<m>_T<T>.json` (one per finished cell: its row, its timing and the
-sweep's fingerprint), `config.json` (the resolved config and its fingerprint), and, derived
-from the records after every cell, `cells.csv` and `timings.csv`; `summary.json` and
-`rates.png` at the end. A record is the commit point of a cell: a process killed at any moment
+Layout of `out/`: `records/m<m>_T<T>.json` (one per finished cell: its row, its timing, its
+per-replicate results (a block, see `_replicates`) and the sweep's fingerprint), `config.json`
+(the resolved config and its fingerprint), and, derived from the records after every cell,
+`cells.csv`, `timings.csv` and `replicates.csv` (one row per (cell, replicate)); `summary.json`
+and `rates.png` at the end. A job-array shard I/N writes the same layout in
+`out/shard-I-of-N/`. A record is the commit point of a cell: a process killed at any moment
 leaves whole records, and a rerun rebuilds every other file from them.
 """
 
@@ -21,6 +23,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+from ._replicates import BLOCK_KEYS
 
 __all__ = ["SweepWriter", "atomic_write", "check_out_dir", "csv_text", "jsonable"]
 
@@ -131,6 +135,26 @@ def _to_json(x):
     raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
 
+def read_records(directory: Path) -> dict:
+    """{(m, T): (fingerprint, row, timing, block or None)} of the records in `directory`."""
+    out = {}
+    for path in sorted((directory / "records").glob("m*_T*.json")):
+        try:
+            record = json.loads(path.read_text())
+            row, timing, fp = record["row"], record["timing"], record["fingerprint"]
+            block = record.get("replicates")
+            cell = (row["m"], row["T"])
+            if path.name != f"m{cell[0]}_T{cell[1]}.json" or not isinstance(fp, str):
+                raise ValueError("its cell does not match its name")
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ValueError(
+                f"out: {path} is unreadable ({err}); delete it to recompute that cell, or pass "
+                "--force (force=True) to start over"
+            ) from None
+        out[cell] = (fp, row, timing, block)
+    return out
+
+
 class SweepWriter:
     """Keeps `out/` in step with a sweep (see the module docstring for the layout).
 
@@ -149,6 +173,7 @@ class SweepWriter:
         self.fingerprint = fingerprint(identity(self.config))
         self.force, self.created = force, False
         self.rows: dict[tuple[int, int], tuple[dict, dict]] = {}
+        self.blocks: dict[tuple[int, int], dict] = {}  # per-replicate results of each cell
         if force:
             return
         records = self._read_records()
@@ -157,7 +182,7 @@ class SweepWriter:
                 f"out: {self.dir} holds cells.csv but no records/ (written by an older trajax); "
                 "pass --force (force=True) to start over, or choose another --out"
             )
-        if any(fp != self.fingerprint for fp, _, _ in records.values()):
+        if any(fp != self.fingerprint for fp, *_ in records.values()):
             old = self._old_identity()
             what = first_difference(old, identity(self.config)) if old is not None else None
             raise ValueError(
@@ -170,7 +195,8 @@ class SweepWriter:
                 f"out: {self.dir} already holds {len(records)} finished cells of this sweep; "
                 "resume=True continues them, force=True starts over"
             )
-        self.rows = {cell: (row, timing) for cell, (_, row, timing) in records.items()}
+        self.rows = {cell: (row, timing) for cell, (_, row, timing, _) in records.items()}
+        self.blocks = {cell: block for cell, (_, _, _, block) in records.items() if block is not None}
 
     def _old_identity(self):
         from ._fingerprint import identity
@@ -182,21 +208,7 @@ class SweepWriter:
             return None
 
     def _read_records(self) -> dict:
-        out = {}
-        for path in sorted((self.dir / "records").glob("m*_T*.json")):
-            try:
-                record = json.loads(path.read_text())
-                row, timing, fp = record["row"], record["timing"], record["fingerprint"]
-                cell = (row["m"], row["T"])
-                if path.name != f"m{cell[0]}_T{cell[1]}.json" or not isinstance(fp, str):
-                    raise ValueError("its cell does not match its name")
-            except (OSError, ValueError, KeyError, TypeError) as err:
-                raise ValueError(
-                    f"out: {path} is unreadable ({err}); delete it to recompute that cell, or pass "
-                    "--force (force=True) to start over"
-                ) from None
-            out[cell] = (fp, row, timing)
-        return out
+        return read_records(self.dir)
 
     def finished(self) -> dict:
         """{(m, T): (row, timing)} of the cells finished in earlier runs; their timings carry
@@ -209,7 +221,7 @@ class SweepWriter:
         if self.force:
             for path in records.glob("m*_T*.json"):
                 path.unlink()
-            for name in ("cells.csv", "timings.csv", "summary.json", "rates.png"):
+            for name in ("cells.csv", "timings.csv", "replicates.csv", "summary.json", "rates.png"):
                 (self.dir / name).unlink(missing_ok=True)
         remove_temporaries(self.dir)
         remove_temporaries(records)
@@ -217,20 +229,32 @@ class SweepWriter:
         atomic_write(self.dir / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
         self.created = True
 
-    def add(self, row: dict, timing: dict) -> None:
-        """Commits one finished cell: its record first (atomically), then the derived tables."""
+    def add(self, row: dict, timing: dict, block: dict | None = None) -> None:
+        """Commits one finished cell: its record first (atomically), then the derived tables.
+        `block`: the cell's per-replicate results (`_replicates.make_block`)."""
+        self.commit(row, timing, block)
+        self.write_tables()
+
+    def commit(self, row: dict, timing: dict, block: dict | None = None) -> None:
+        """Writes one cell's record (atomically), without the derived tables."""
         if not self.created:
             self._create()
         cell = (row["m"], row["T"])
         timing = {k: v for k, v in timing.items() if k != "resumed"}
         record = {"fingerprint": self.fingerprint, "row": row, "timing": timing}
-        text = json.dumps(record, indent=1, default=_to_json) + "\n"
+        if "shard" in self.config:
+            record["shard"] = self.config["shard"]
+        if block is not None:
+            record["replicates"] = {k: block[k] for k in ("first", *BLOCK_KEYS)}
+        text = json.dumps(record, default=_to_json, separators=(",", ":")) + "\n"
         atomic_write(self.dir / "records" / f"m{cell[0]}_T{cell[1]}.json", text)
         self.rows[cell] = (row, timing)
-        self.write_tables()
+        if block is not None:
+            self.blocks[cell] = block
 
     def write_tables(self) -> None:
-        """cells.csv and timings.csv from the records, cells in (T, m) order."""
+        """cells.csv, timings.csv and replicates.csv from the records, cells in (T, m) order."""
+        from ._replicates import REPLICATE_COLUMNS, replicate_rows, replicates_csv_rows
         from ._stats import CSV_COLUMNS
 
         if not self.created:
@@ -238,6 +262,12 @@ class SweepWriter:
         ordered = sorted(self.rows.values(), key=lambda rt: (rt[0]["T"], rt[0]["m"]))
         atomic_write(self.dir / "cells.csv", csv_text([r for r, _ in ordered], CSV_COLUMNS))
         atomic_write(self.dir / "timings.csv", csv_text([t for _, t in ordered], TIMING_COLUMNS))
+        reps = [
+            row
+            for cell in sorted(self.blocks, key=lambda c: (c[1], c[0]))
+            for row in replicates_csv_rows(replicate_rows(*cell, self.blocks[cell]))
+        ]
+        atomic_write(self.dir / "replicates.csv", csv_text(reps, REPLICATE_COLUMNS))
 
     def finish(self, result) -> None:
         """Rewrites the tables, then writes summary.json and rates.png."""

@@ -30,6 +30,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -44,11 +45,13 @@ from ._fisher import _resolved, exact_fishers, fisher_information
 from ._fit import check_fit_options, fit_streaming, fit_unchecked, make_plan
 from ._keys import check_key
 from ._model import AbstractModel
+from ._records import check_out_dir
+from ._replicates import cell_row, make_block, replicate_rows, shard_dir_name, shard_range
 from ._report import device_summary as device_summary
-from ._results import failure_counts, result_code
+from ._results import result_code
 from ._simulate import simulate, trajectory_shapes
 from ._stats import CSV_COLUMNS as CSV_COLUMNS
-from ._stats import Z95, fit_slope, summarize_cell
+from ._stats import Z95, fit_slope
 from ._windows import fit_prefix, plan_windows
 
 __all__ = ["sweep", "SweepResult", "DESIGNS"]
@@ -65,7 +68,14 @@ class SweepResult:
         a 95% CI, fisher_error = mean m·ΔᵀI_TΔ to compare with p, failed = non-converged fits,
         failed_<reason> = failed fits per `tj.RESULTS` member, e.g. failed_max_steps_reached).
     timings: one dict per cell: m, T, compile_s, run_s.
-    config: the resolved settings of the sweep (model, grid, seed, design, fit options).
+    config: the resolved settings of the sweep (model, grid, seed, design, fit options; and
+        `shard` = {"index", "count", "first", "stop"} for a job-array shard).
+    replicates: one dict per (cell, replicate), cells in table order, replicates in order:
+        m, T, replicate (its index r: its data use `fold_in(fold_in(key, 0), r)`), theta (θ̂,
+        a list of p floats), sq_err = ‖θ̂−θ*‖², fisher_stat = m·ΔᵀI_TΔ, code and reason (the
+        fit's `tj.RESULTS` member), wald_coverage (fraction of coordinates whose 95% Wald
+        interval covers θ*). Written to `out/replicates.csv` (theta as theta_0..theta_{p−1}).
+        Empty for cells resumed from records of an older trajax.
 
     Example:
         >>> import jax, trajax as tj
@@ -75,11 +85,15 @@ class SweepResult:
         [(10, 20, 0, 0), (40, 20, 0, 0)]
         >>> [s["against"] for s in res.slopes()]  # log mse against log m (per T), log mT
         ['m', 'mT']
+        >>> bad = [r for r in res.replicates if r["reason"] != "successful"]  # the failed fits
+        >>> len(res.replicates), res.replicates[0]["replicate"], len(bad)
+        (100, 0, 0)
     """
 
     table: list[dict]
     timings: list[dict] = field(default_factory=list)
     config: dict = field(default_factory=dict)
+    replicates: list[dict] = field(default_factory=list)
 
     def slopes(self) -> list[dict]:
         """Slopes of log mse against log m (per T), log T (per m) and log mT (all cells), each
@@ -166,13 +180,13 @@ def _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, 
 
 
 def _replicate_errors(result, theta_star, info, m):
-    """One replicate's (‖Δ‖², m·ΔᵀI_TΔ, result code, Wald coverage), Δ = θ̂ − θ* (m a Python or
-    traced int); the Wald coverage is the fraction of coordinates with |Δ_j| ≤ 1.96·stderr_j
-    (observed information; NaN stderr counts as not covered)."""
+    """One replicate's (‖Δ‖², m·ΔᵀI_TΔ, result code, Wald coverage, θ̂), Δ = θ̂ − θ* (m a Python
+    or traced int); the Wald coverage is the fraction of coordinates with |Δ_j| ≤ 1.96·stderr_j
+    (observed information; NaN stderr counts as not covered); θ̂ has shape (p,)."""
     delta = result.theta - theta_star
     stat = jnp.asarray(m, delta.dtype) * delta @ info @ delta
     wald = jnp.mean((jnp.abs(delta) <= Z95 * result.stderr).astype(delta.dtype))
-    return jnp.sum(delta**2), stat, result_code(result.result), wald
+    return jnp.sum(delta**2), stat, result_code(result.result), wald, result.theta
 
 
 def _per_device(replicates, batch, num_devices) -> int:
@@ -187,15 +201,17 @@ def _compile_timed(program, *args):
     return compiled, time.perf_counter() - start
 
 
-def _replicate_indices(replicates, batch, mesh):
-    """Global replicate indices sharded over the mesh: each device a contiguous share, a
-    multiple of `batch` (padded); in a multi-process run each process's devices take the
-    process's share."""
+def _replicate_indices(replicates, batch, mesh, offset=0):
+    """Global replicate indices `offset + i` sharded over the mesh: each device a contiguous
+    share, a multiple of `batch` (padded); in a multi-process run each process's devices take
+    the process's share. `offset` is the first replicate of a job-array shard."""
     devices = list(mesh.devices.flat)
     local = _per_device(replicates, batch, len(devices))
     first = jax.process_index() * len(devices)  # global index of this process's first device
     shards = [
-        jax.device_put(jnp.arange((first + i) * local, (first + i + 1) * local, dtype=jnp.uint32), device)
+        jax.device_put(
+            offset + jnp.arange((first + i) * local, (first + i + 1) * local, dtype=jnp.uint32), device
+        )
         for i, device in enumerate(devices)
     ]
     sharding = NamedSharding(mesh, P("replicas"))
@@ -211,24 +227,38 @@ def _over_replicas(local_fn, mesh, in_specs):
 
 
 def _gather(outs, replicates):
-    """Per-replicate outputs over this process's devices → host arrays over all replicates."""
+    """Per-replicate outputs over this process's devices → host arrays over all replicates
+    (leading axis; θ̂ keeps its trailing (p,) axis)."""
     results = [np.asarray(out) for out in outs]
     if jax.process_count() > 1:  # every process gets every replicate, in global device order
-        results = [np.asarray(process_allgather(r)).reshape(-1) for r in results]
+        results = [np.asarray(process_allgather(r)).reshape(-1, *r.shape[1:]) for r in results]
     return [r[:replicates] for r in results]
 
 
 def run_cell(
-    model, theta_star, info, data_key, m, T, replicates, design, fit_options, batch, devices, chunk=None
+    model,
+    theta_star,
+    info,
+    data_key,
+    m,
+    T,
+    replicates,
+    design,
+    fit_options,
+    batch,
+    devices,
+    chunk=None,
+    offset=0,
 ):
-    """Runs one cell; returns (sq_err, fisher_stat, result codes, compile_s, run_s).
+    """Runs replicates offset, ..., offset + replicates − 1 of one cell; returns ((sq_err,
+    fisher_stat, result codes, Wald coverage, θ̂), compile_s, run_s).
 
     The replicate axis is split into contiguous shards, one per device, each a multiple of
     `batch` (padded; the padding is dropped), by one `shard_map` program (`_over_replicas`).
     """
     mesh = Mesh(np.array(devices), ("replicas",))
     local_fn = _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, batch, chunk)
-    indices = _replicate_indices(replicates, batch, mesh)
+    indices = _replicate_indices(replicates, batch, mesh, offset)
     compiled, compile_s = _compile_timed(_over_replicas(local_fn, mesh, P("replicas")), indices)
     start = time.perf_counter()
     outs = _gather(jax.block_until_ready(compiled(indices)), replicates)
@@ -252,8 +282,8 @@ class NestedCells:
     all replicates fit in `max_cell_bytes` per device.
     """
 
-    def __init__(self, model, plan, data_key, m_max, T_max, replicates, batch, devices):
-        self.model, self.plan = model, plan
+    def __init__(self, model, plan, data_key, m_max, T_max, replicates, batch, devices, offset=0):
+        self.model, self.plan, self.offset = model, plan, offset
         self.data_key, self.m_max, self.T_max = data_key, m_max, T_max
         self.replicates, self.batch = replicates, batch
         self.mesh = Mesh(np.array(devices), ("replicas",))
@@ -271,7 +301,7 @@ class NestedCells:
             return jax.lax.map(one, indices, batch_size=self.batch)
 
         program = _over_replicas(sweep_simulate, self.mesh, P("replicas"))
-        indices = _replicate_indices(self.replicates, self.batch, self.mesh)
+        indices = _replicate_indices(self.replicates, self.batch, self.mesh, self.offset)
         compiled, compile_s = _compile_timed(program, indices)
         start = time.perf_counter()
         self.data = compiled(indices)  # not awaited: the devices simulate while the host compiles fits
@@ -340,6 +370,7 @@ def sweep(
     max_cell_bytes: int = 1 << 30,
     progress: bool | Callable = True,
     config: dict | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> SweepResult:
     """Rate-verification sweep over the grid m × T with `replicates` replicates per cell.
 
@@ -373,6 +404,11 @@ def sweep(
             (`fit_streaming`) instead of materialised.
         progress: print a progress line per cell to stderr (or a callable(done, total, row)).
         config: extra settings recorded with the results (the CLI passes the TOML config).
+        shard: (I, N), 0 <= I < N: compute only the I-th of N contiguous shares of the
+            replicates, ⌊I·R/N⌋ <= r < ⌊(I+1)·R/N⌋, each with the data of a full run (a job-array
+            task). With `out`, it writes `out/shard-I-of-N/` (resumable on its own); once every
+            shard is finished, `merge_shards(out)` writes out/cells.csv etc., equal bit for bit
+            to a single run's. The table's rows then summarise this shard's replicates only.
 
     Returns:
         A `SweepResult`.
@@ -411,6 +447,11 @@ def sweep(
         "max_cell_bytes": max_cell_bytes,
         **({"config": config} if config else {}),
     }
+    first, stop = (0, R) if shard is None else shard_range(shard, R)
+    if shard is not None:
+        resolved["shard"] = {"index": int(shard[0]), "count": int(shard[1]), "first": first, "stop": stop}
+        if out is not None:
+            out = Path(check_out_dir(out)) / shard_dir_name(int(shard[0]), int(shard[1]))
     lead = jax.process_index() == 0  # with jax.distributed, process 0 alone writes and prints
     writer = SweepWriter(out, resolved, resume=resume, force=force) if out is not None and lead else None
     devices = list(devices) if devices is not None else jax.local_devices()
@@ -421,11 +462,12 @@ def sweep(
         mask = broadcast_one_to_all(np.array([c in done for c in cells], dtype=np.int32))
         if not lead:
             done = {c: None for c, skip in zip(cells, np.asarray(mask), strict=True) if skip}
-    table, timings = [], []
+    table, timings, replicate_list = [], [], []
     infos: dict[int, jax.Array] = {}
     nested = _nested_cells(
-        model, m_values, T_values, R, design, fit_options, batch, devices, data_key, max_cell_bytes
-    )
+        model, m_values, T_values, R, design, fit_options, batch, devices, data_key, max_cell_bytes,
+        first, stop,
+    )  # fmt: skip
     todo = [c for c in cells if c not in done]
     T_todo = tuple(sorted({Ti for _, Ti in todo}))
     if fisher_method in ("auto", "exact") and T_todo:
@@ -444,6 +486,7 @@ def sweep(
             if done[(mi, Ti)] is None:  # finished in an earlier run; only process 0 has the row
                 continue
             row, timing = done[(mi, Ti)]
+            block = writer.blocks.get((mi, Ti)) if writer else None
         else:
             if Ti not in infos:
                 infos[Ti] = fisher_information(
@@ -454,25 +497,16 @@ def sweep(
             theory, theory_se = _theory(info, info_se, mi)
             chunk = None
             if nested is not None:
-                (sq, stat, codes, wald), compile_s, run_s, programs = nested.run(mi, Ti, info)
+                outs, compile_s, run_s, programs = nested.run(mi, Ti, info)
             else:
                 chunk = stream_chunk(model, mi, Ti, batch, max_cell_bytes)
-                (sq, stat, codes, wald), compile_s, run_s = run_cell(
-                    model, theta_star, info, data_key, mi, Ti, R, design, fit_options, batch, devices, chunk
-                )
+                outs, compile_s, run_s = run_cell(
+                    model, theta_star, info, data_key, mi, Ti, stop - first, design, fit_options, batch,
+                    devices, chunk, offset=first,
+                )  # fmt: skip
                 programs = 1
-            row = summarize_cell(
-                mi,
-                Ti,
-                sq,
-                stat,
-                codes == 0,
-                theory,
-                theta_star.shape[0],
-                wald_coverage=wald,
-                theory_se=theory_se,
-            )
-            row.update(failure_counts(codes))
+            block = make_block(first, *outs)  # rows come from blocks, as in `merge_shards`
+            row = cell_row(mi, Ti, block, theory, theory_se, theta_star.shape[0])
             timing = {
                 "m": mi, "T": Ti, "compile_s": compile_s, "run_s": run_s, "stream_chunk": chunk or 0,
                 "compilations": programs,
@@ -480,8 +514,10 @@ def sweep(
             compile_total, run_total = compile_total + compile_s, run_total + run_s
             work_run, cells_run, work_left = work_run + mi * Ti, cells_run + 1, work_left - mi * Ti
             if writer:
-                writer.add(row, timing)
+                writer.add(row, timing, block)
         table.append(row)
+        if block is not None:
+            replicate_list.extend(replicate_rows(mi, Ti, block))
         timings.append(timing)
         if progress and lead:
             report = progress if callable(progress) else print_progress
@@ -493,7 +529,7 @@ def sweep(
                 else float("nan")
             )
             report(index + 1, len(cells), row, timing, eta)
-    result = SweepResult(table=table, timings=timings, config=resolved)
+    result = SweepResult(table=table, timings=timings, config=resolved, replicates=replicate_list)
     if writer:
         writer.finish(result)
     return result
@@ -521,9 +557,12 @@ def _theory(info, info_se, m: int) -> tuple[float, float]:
     return float(np.trace(inv)) / m, se / m
 
 
-def _nested_cells(model, m_values, T_values, R, design, fit_options, batch, devices, data_key, max_bytes):
-    """A `NestedCells` runner when the grid can be fitted by windows of one nested simulation
-    held in memory (at most `max_bytes` per device), else None (one program per cell)."""
+def _nested_cells(
+    model, m_values, T_values, R, design, fit_options, batch, devices, data_key, max_bytes, first=0, stop=None
+):
+    """A `NestedCells` runner of replicates [first, stop) when the grid can be fitted by windows
+    of one nested simulation held in memory (at most `max_bytes` per device for all R
+    replicates, so that a job-array shard takes the path of the full run), else None."""
     if design != "nested":
         return None
     plan = plan_windows(model, m_values, T_values, fit_options)
@@ -532,4 +571,6 @@ def _nested_cells(model, m_values, T_values, R, design, fit_options, batch, devi
     m_max, T_max = max(m_values), max(T_values)
     if _per_device(R, batch, len(devices)) * m_max * _state_bytes(model, T_max) > max_bytes:
         return None
-    return NestedCells(model, plan, data_key, m_max, T_max, R, batch, devices)
+    stop = R if stop is None else stop
+    return NestedCells(model, plan, data_key, m_max, T_max, stop - first, batch, devices, offset=first)
+
