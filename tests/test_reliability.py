@@ -285,17 +285,19 @@ def test_rows_keep_extra_columns_and_exact_values(tmp_path):
     base = {"m": 2, "T": 4, "replicates": 3, "converged": 3, "failed": 0, "mse": 0.1 + 0.2,
             "mse_se": float("nan"), "theory": 1e-300, "ratio": 1 / 3, "ratio_lo": 0.0, "ratio_hi": 1.0,
             "fisher_error": 2.0, "fisher_error_se": 0.5, "p": 1}  # fmt: skip
-    writer.add({**base, "failed_nonfinite": 1, "coverage": 0.5}, {"m": 2, "T": 4, "compile_s": 1.0})
-    writer.add({**base, "T": 8, "coverage": 0.25, "failed_nonfinite": 0}, {"m": 2, "T": 8})
+    writer.add({**base, "extra_z": 1, "extra_a": 0.5}, {"m": 2, "T": 4, "compile_s": 1.0})
+    writer.add({**base, "T": 8, "extra_a": 0.25, "extra_z": 0}, {"m": 2, "T": 8})
+    writer.write_tables()
+    from trajax._stats import CSV_COLUMNS
+
     header, first, second = (tmp_path / "w" / "cells.csv").read_text().splitlines()
-    assert header.endswith("fisher_error_se,p,failed_nonfinite,coverage")
-    assert first.endswith(",1,1,0.5") and second.endswith(",1,0,0.25")
+    # the known columns in their order (blank where a row lacks one), then the others in the order
+    # they first appear
+    assert header == ",".join([*CSV_COLUMNS, "extra_z", "extra_a"])
+    assert first.endswith(",1,0.5") and second.endswith(",0,0.25")
     assert "0.30000000000000004,nan,1e-300,0.3333333333333333" in first
     rows = SweepWriter(tmp_path / "w", {"model": "x"}).finished()
-    assert rows[(2, 4)][0]["mse"] == 0.1 + 0.2 and list(rows[(2, 8)][0])[-2:] == [
-        "coverage",
-        "failed_nonfinite",
-    ]
+    assert rows[(2, 4)][0]["mse"] == 0.1 + 0.2 and list(rows[(2, 8)][0])[-2:] == ["extra_a", "extra_z"]
 
 
 def test_load_config_never_flips_x64(tmp_path):
