@@ -295,7 +295,7 @@ def test_rows_keep_extra_columns_and_exact_values(tmp_path):
     # they first appear
     assert header == ",".join([*CSV_COLUMNS, "extra_z", "extra_a"])
     assert first.endswith(",1,0.5") and second.endswith(",0,0.25")
-    assert "0.30000000000000004,nan,1e-300,0.3333333333333333" in first
+    assert "0.30000000000000004,nan,1e-300,,0.3333333333333333" in first  # exact floats, blank theory_se
     rows = SweepWriter(tmp_path / "w", {"model": "x"}).finished()
     assert rows[(2, 4)][0]["mse"] == 0.1 + 0.2 and list(rows[(2, 8)][0])[-2:] == ["extra_a", "extra_z"]
 
