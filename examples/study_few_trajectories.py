@@ -59,10 +59,15 @@ def main():
             mse, se, fisher = (np.array(v) for v in zip(*res, strict=True))
             bound = D**2 / (np.array(M, float) ** 2 * t)
             for m, a, s, f, b in zip(M, mse, se, fisher, bound, strict=True):
-                print(f"| {m} | {t} | {a:.3e} [{a - 1.96 * s:.2e}, {a + 1.96 * s:.2e}] | {f:.3e} | {a / f:.2f} "
-                      f"| {b:.3e} | {a / b:.4f} |")  # fmt: skip
-            print(f"| slope in m | {t} | {slope(M, mse):.2f} | {slope(M, fisher):.2f} | | {slope(M, bound):.2f} | |")
-            ax.errorbar(M, mse, yerr=1.96 * se, fmt="o-", color=color, capsize=2, label=f"least squares, T = {t}")
+                ci = f"[{a - 1.96 * s:.2e}, {a + 1.96 * s:.2e}]"
+                print(f"| {m} | {t} | {a:.3e} {ci} | {f:.3e} | {a / f:.2f} | {b:.3e} | {a / b:.4f} |")
+            print(
+                f"| slope in m | {t} | {slope(M, mse):.2f} | {slope(M, fisher):.2f} | "
+                f"| {slope(M, bound):.2f} | |"
+            )
+            ax.errorbar(
+                M, mse, yerr=1.96 * se, fmt="o-", color=color, capsize=2, label=f"least squares, T = {t}"
+            )
             ax.plot(M, fisher, "--", color=color, lw=1, label=f"Fisher tr(I_T⁻¹)/m, T = {t}")
             ax.plot(M, bound * mse[0] / bound[0], ":", color=color, lw=1,
                     label=f"∝ d²/(m²T), T = {t} (matched at m = 1)")  # fmt: skip

@@ -71,16 +71,19 @@ def main():
             e_mle, e_ls, conv = compare(model, jax.random.fold_in(key, 1000 * m + T), m, T, REPLICATES)
             r, lo, hi = ratio_ci(e_ls, e_mle)
             rows.append((name, m, T, r, lo, hi, predicted))
-            print(f"| {name} | {m} | {T} | {e_mle.mean():.3e} | {e_ls.mean():.3e} | {r:.2f} [{lo:.2f}, {hi:.2f}] "
-                  f"| {predicted:.3f} | {conv:.2f} |  ({time.perf_counter() - start:.1f} s)")  # fmt: skip
+            print(f"| {name} | {m} | {T} | {e_mle.mean():.3e} | {e_ls.mean():.3e} "
+                  f"| {r:.2f} [{lo:.2f}, {hi:.2f}] | {predicted:.3f} | {conv:.2f} |"
+                  f"  ({time.perf_counter() - start:.1f} s)")  # fmt: skip
     fig, ax = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
     for j, (name, _noise) in enumerate(NOISES.items()):
         sub = [r for r in rows if r[0] == name]
-        for k, (_, m, T, r, lo, hi, pred) in enumerate(sub):
+        for k, (_, m, T, r, lo, hi, _pred) in enumerate(sub):
             x = j + 0.15 * (k - (len(sub) - 1) / 2)
             ax.errorbar(x, r, yerr=[[r - lo], [hi - r]], fmt="os"[k], color=f"C{k}", capsize=3,
                         label=f"measured, m = {m}, T = {T}" if j == 0 else None)  # fmt: skip
-        ax.hlines(sub[0][6], j - 0.3, j + 0.3, color="k", lw=2, label="predicted Var(w)·σ_φ⁻²" if j == 0 else None)
+        ax.hlines(
+            sub[0][6], j - 0.3, j + 0.3, color="k", lw=2, label="predicted Var(w)·σ_φ⁻²" if j == 0 else None
+        )
     ax.axhline(1, color="gray", lw=0.8, ls=":")
     ax.set_xticks(range(len(NOISES)), list(NOISES))
     ax.set(ylabel="mse least squares / mse MLE (95% CI)",
