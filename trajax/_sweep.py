@@ -573,4 +573,3 @@ def _nested_cells(
         return None
     stop = R if stop is None else stop
     return NestedCells(model, plan, data_key, m_max, T_max, stop - first, batch, devices, offset=first)
-
