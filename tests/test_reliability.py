@@ -139,6 +139,10 @@ def test_a_swallowed_sigint_still_stops_the_run(reference, tmp_path, restore_x64
     # stop at the next cell boundary with 130
     config, ref = reference
     write_tables, calls = SweepWriter.write_tables, []
+    # Python's default SIGINT handler, as in a terminal (a pytest-xdist worker may start with SIGINT
+    # ignored, and the CLI only installs its handler over the default one)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request_restore = lambda: signal.signal(signal.SIGINT, previous)  # noqa: E731
 
     def swallowing(self):
         calls.append(1)
@@ -156,6 +160,7 @@ def test_a_swallowed_sigint_still_stops_the_run(reference, tmp_path, restore_x64
     assert "rerun the same command to resume" in capsys.readouterr().err
     assert len(list((out / "records").glob("*.json"))) == 2
     monkeypatch.undo()
+    request_restore()
     assert _run(config, out) == 0
     assert (out / "cells.csv").read_text() == (ref / "cells.csv").read_text()
 
