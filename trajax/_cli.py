@@ -160,8 +160,8 @@ class _Interrupts:
         active = (
             previous is signal.default_int_handler and threading.current_thread() is threading.main_thread()
         )
+        self.count = 0  # a new run: interrupts counted by an earlier run in this process are spent
         if active:
-            self.count = 0
             signal.signal(signal.SIGINT, self)
         try:
             yield
