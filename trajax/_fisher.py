@@ -110,6 +110,16 @@ def _first_nonfinite_state(model, key, T: int) -> int | None:
     return int(np.argmax(bad)) + 1 if bad.any() else None
 
 
+def _last_good_T(T: int, good) -> tuple[int, int]:
+    """(lo, hi) = (T' − 1, T') by bisection over 2..T, where `good(t)` holds at lo (or lo = 2) and
+    fails at hi = T' (`good(T)` is known to fail)."""
+    lo, hi = 2, T
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if good(mid) else (lo, mid)
+    return lo, hi
+
+
 def _check_finite_fisher(info, T: int, exact_at=None, first_bad_state=None):
     """`info` if finite; else a ValueError naming the overflow and the T from which it happens
     (bisection over T for a closed form, the first non-finite simulated state otherwise)."""
@@ -117,10 +127,7 @@ def _check_finite_fisher(info, T: int, exact_at=None, first_bad_state=None):
         return info
     where = ""
     if exact_at is not None:
-        lo, hi = 2, T  # I_lo finite (or lo = 2), I_hi not
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            lo, hi = (mid, hi) if np.all(np.isfinite(np.asarray(exact_at(mid)))) else (lo, mid)
+        lo, hi = _last_good_T(T, lambda t: np.all(np.isfinite(np.asarray(exact_at(t)))))
         where = f"; I_T is finite up to T={lo} and overflows from T={hi}"
     elif first_bad_state is not None:
         t = first_bad_state()
@@ -206,9 +213,6 @@ def _singular_message(model, info, T: int, method: str) -> str:
         "precision, as for an explosive process"
     )
     if method in ("auto", "exact") and exact_fishers(model, (2,)) is not None:
-        lo, hi = 2, T  # bisection: resolved at lo (or lo = 2), not at hi
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            lo, hi = (mid, hi) if _resolved(exact_fishers(model, (mid,))[0]) else (lo, mid)
+        lo, hi = _last_good_T(T, lambda t: _resolved(exact_fishers(model, (t,))[0]))
         text += f"; I_T is resolved up to T={lo} and not from T={hi}"
     return text + "; no finite Cramér–Rao value"

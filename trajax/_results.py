@@ -9,7 +9,6 @@ per replicate, and a sweep counts its failed fits by reason.
 from __future__ import annotations
 
 import equinox as eqx
-import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
@@ -108,8 +107,3 @@ class FitResult(eqx.Module):
     def message(self) -> str:
         """What `result` means and what to do about it (one fit, not a vmapped batch)."""
         return RESULTS[self.result]
-
-
-def finite(*xs) -> Bool[Array, ""]:
-    """True iff every entry of every array in `xs` is finite."""
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in xs]))

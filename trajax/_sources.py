@@ -25,6 +25,7 @@ from collections.abc import Callable
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jaxtyping import Array, Int, PRNGKeyArray, PyTree
 
@@ -115,8 +116,6 @@ def ragged_source(model: AbstractModel, data, lengths) -> AbstractSource:
     `homogeneous_markov` model, every valid transition as a window of two states (one Whole
     source: the pooled likelihood is the sum of the windows'); otherwise the trajectories grouped
     by length, each group cut to its length."""
-    import numpy as np
-
     lengths = np.asarray(lengths)
     T = jax.tree.leaves(data)[0].shape[1]
     if model.homogeneous_markov:
