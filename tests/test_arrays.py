@@ -130,3 +130,18 @@ def test_a_shard_resumes_after_an_interruption(runs, tmp_path):
         assert (shard_dir / name).read_bytes() == (array_dir / "shard-1-of-3" / name).read_bytes()
     with pytest.raises(ValueError, match="shard: expected 0 <= I < N"):
         _run(config, tmp_path, shard=(3, 3))
+
+
+def test_cli_merge_and_sweep_write_the_burn_in_map(runs, tmp_path, capsys):
+    # the success path of `trajax merge` through the CLI, and --burn-in-map on both commands
+    path, _, _, _, array_dir, merged = runs
+    copy = tmp_path / "array"
+    shutil.copytree(array_dir, copy)
+    (copy / "burn_in.png").unlink(missing_ok=True)
+    assert main(["merge", str(copy), "--burn-in-map"]) == 0
+    assert (copy / "burn_in.png").stat().st_size > 0
+    assert f"burn-in: {copy / 'burn_in.png'}" in capsys.readouterr().out
+    out = tmp_path / "single"
+    assert main(["sweep", str(path), "--out", str(out), "--quiet", "--burn-in-map"]) == 0
+    assert (out / "burn_in.png").stat().st_size > 0
+    assert "burn-in:" in capsys.readouterr().out

@@ -19,12 +19,6 @@ from pathlib import Path
 __all__ = ["main", "run"]
 
 
-def tj_burn_in(result):
-    from ._burnin import burn_in
-
-    return burn_in(result)
-
-
 def _format_table(table) -> str:
     """The per-cell table; a `failed_<reason>` column appears when some cell has such failures."""
     reasons = [k for k in (table[0] if table else {}) if k.startswith("failed_") and any(r[k] for r in table)]
@@ -112,9 +106,20 @@ def cmd_sweep(args) -> int:
         print(f"shard {shard[0]}/{shard[1]}: replicates {result.config['shard']['first']}.."
               f"{result.config['shard']['stop'] - 1} of each cell (the table above is this shard's); "
               f"when every shard is done: trajax merge {out.parent}")  # fmt: skip
+    _print_outputs(result, out, args.burn_in_map)
+    return 0
+
+
+def _print_outputs(result, out: Path, burn_in_map: bool) -> None:
+    """The files a sweep or a merge wrote (and, with `burn_in_map`, draws burn_in.png)."""
     print(f"results: {out / 'cells.csv'}, {out / 'replicates.csv'}, {out / 'summary.json'}")
     print(f"plot:    {out / 'rates.png'}")
-    return 0
+    if burn_in_map:
+        from ._burnin import burn_in
+
+        result.plot_burn_in(out / "burn_in.png")
+        print(f"burn-in: {out / 'burn_in.png'}  (m from which the ratio CI covers 1, per T: "
+              + ", ".join(f"T={r['T']}: {r['m']}" for r in burn_in(result)) + ")")  # fmt: skip
 
 
 def cmd_merge(args) -> int:
@@ -127,12 +132,7 @@ def cmd_merge(args) -> int:
     print(_format_table(result.table))
     print()
     print(_format_slopes(result.slopes()))
-    print(f"results: {out / 'cells.csv'}, {out / 'replicates.csv'}, {out / 'summary.json'}")
-    print(f"plot:    {out / 'rates.png'}")
-    if args.burn_in_map:
-        result.plot_burn_in(out / "burn_in.png")
-        print(f"burn-in: {out / 'burn_in.png'}  (m from which the ratio CI covers 1, per T: "
-              + ", ".join(f"T={r['T']}: {r['m']}" for r in tj_burn_in(result)) + ")")  # fmt: skip
+    _print_outputs(result, out, args.burn_in_map)
     return 0
 
 
@@ -276,6 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_merge.add_argument("dir", help="the --out directory of the shards")
     p_merge.add_argument(
         "--cpu-devices", type=int, default=None, help="CPU devices for summary.json (default: one per core)"
+    )
+    p_merge.add_argument(
+        "--burn-in-map",
+        action="store_true",
+        help="also draw DIR/burn_in.png (ratio and coverage over (m, T))",
     )
     p_merge.set_defaults(func=cmd_merge)
     p_models = sub.add_parser("models", help="list built-in models and noise families")
