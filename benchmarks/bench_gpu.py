@@ -28,7 +28,8 @@ import trajax as tj  # noqa: E402
 from trajax._records import csv_text  # noqa: E402
 from trajax._sweep import CSV_COLUMNS  # noqa: E402
 
-from ._common import best_of, cold_compiles, compile_timed, write_result  # noqa: E402
+from ._common import cold_compiles, write_result  # noqa: E402
+from .bench_simulate import time_simulation  # noqa: E402
 
 NU = 5.0
 A3 = np.array([[0.6, 0.1, 0.0], [0.0, 0.5, 0.2], [0.1, 0.0, 0.4]])
@@ -42,12 +43,7 @@ QUICK = {"sim": (4, 1024, 64), "grid": [8, 16], "replicates": 8, "check": ([4, 8
 
 
 def simulation(d, m, T) -> dict:
-    A = (0.5 * np.eye(d) + 0.1 * np.ones((d, d))).astype(np.float32)
-    model = tj.LinearSystem(A=jnp.asarray(A), noise=tj.noise.Gaussian(jnp.float32(1.0)))
-    key = jax.random.key(0)
-    compiled, compile_s = compile_timed(lambda k: tj.simulate(model, k, m, T, dtype=jnp.float32), key)
-    run_s, z = best_of(lambda: compiled(key))
-    assert z.shape == (m, T, d) and z.dtype == jnp.float32
+    _, _, compile_s, run_s, z = time_simulation(d, m, T)
     steps = m * (T - 1)
     return {
         "dtype": "float32",

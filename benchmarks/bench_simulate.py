@@ -18,15 +18,22 @@ from trajax._simulate import cast
 from ._common import best_of, compile_timed, run_cli, write_result
 
 
-def main(quick: bool = False, out=None):
-    d, m, T = (4, 512, 256) if quick else (4, 4096, 1024)
+def time_simulation(d: int, m: int, T: int):
+    """(model, key, compile_s, best run_s, data) of `tj.simulate` for a float32 Gaussian LDS with
+    A = 0.5 I + 0.1·11ᵀ (d×d), m trajectories of T states (also bench_gpu's simulation)."""
     A = (0.5 * np.eye(d) + 0.1 * np.ones((d, d))).astype(np.float32)
     model = tj.LinearSystem(A=jnp.asarray(A), noise=tj.noise.Gaussian(jnp.float32(1.0)))
     key = jax.random.key(0)
-
     compiled, compile_s = compile_timed(lambda k: tj.simulate(model, k, m, T, dtype=jnp.float32), key)
     run_s, z = best_of(lambda: compiled(key))
     assert z.shape == (m, T, d) and z.dtype == jnp.float32
+    return model, key, compile_s, run_s, z
+
+
+def main(quick: bool = False, out=None):
+    d, m, T = (4, 512, 256) if quick else (4, 4096, 1024)
+    model, key, compile_s, run_s, z = time_simulation(d, m, T)
+    A = np.asarray(model.A)  # the NumPy baseline simulates the same system
 
     # the two stages of LinearSystem.sample_trajectory, each timed on its own
     cast_model = cast(model, jnp.float32)
