@@ -17,6 +17,7 @@ import matplotlib
 import numpy as np
 
 import trajax as tj
+from hellinger_estimators import gaussian_lds_exact  # the exact Gaussian-LDS d_H², one copy for both scripts
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -26,23 +27,6 @@ FIGURE = Path(__file__).resolve().parent.parent / "docs" / "figures" / "hellinge
 Q = np.geomspace(1e-3, 30.0, 12)  # target values of ΔᵀI_TΔ
 BAND = 0.1  # "bends" = the first ΔᵀI_TΔ where the ratio's CI leaves ¼ ± 10%
 A = np.array([[0.6, 0.1], [0.0, 0.5]])
-
-
-def gaussian_lds_exact(A, B, T):
-    """Exact d_H² between Gaussian LDS path laws from z_1 = 0 (joint covariance of z_2..z_T)."""
-    d, n = A.shape[0], T - 1
-
-    def cov(M):
-        L = np.zeros((n * d, n * d))
-        powers = [np.linalg.matrix_power(M, k) for k in range(n)]
-        for i in range(n):
-            for k in range(i + 1):
-                L[i * d : (i + 1) * d, k * d : (k + 1) * d] = powers[i - k]
-        return L @ L.T
-
-    S_a, S_b = cov(A), cov(B)
-    logdet = [np.linalg.slogdet(X)[1] for X in (S_a, S_b, (S_a + S_b) / 2)]
-    return 2 - 2 * np.exp(0.25 * logdet[0] + 0.25 * logdet[1] - 0.5 * logdet[2])
 
 
 CASES = [
