@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ._replicates import BLOCK_KEYS
+from ._replicates import BLOCK_KEYS, concatenate_blocks
 
 __all__ = ["SweepWriter", "atomic_write", "check_out_dir", "csv_text", "jsonable"]
 
-TIMING_COLUMNS = ("m", "T", "compile_s", "run_s", "stream_chunk", "compilations")
+TIMING_COLUMNS = ("m", "T", "compile_s", "run_s", "stream_chunk", "compilations", "memory_bytes", "blocks")
 _TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp(\.\w+)?$")
 
 
@@ -221,6 +221,8 @@ class SweepWriter:
         if self.force:
             for path in records.glob("m*_T*.json"):
                 path.unlink()
+            for path in self.dir.glob("partial/r*-*.json"):
+                path.unlink()
             for name in ("cells.csv", "timings.csv", "replicates.csv", "summary.json", "rates.png"):
                 (self.dir / name).unlink(missing_ok=True)
         remove_temporaries(self.dir)
@@ -251,6 +253,57 @@ class SweepWriter:
         self.rows[cell] = (row, timing)
         if block is not None:
             self.blocks[cell] = block
+
+    # ---- per-block checkpoints of a multi-block nested sweep (`_sweep._run_nested`) ----------
+    def save_partial(self, first: int, stop: int, blocks: dict) -> None:
+        """Checkpoints the per-replicate results of replicates [first, stop) of every unfinished
+        cell (`blocks`: {(m, T): block}) atomically in `partial/r<first>-<stop>.json`."""
+        if not self.created:
+            self._create()
+        directory = self.dir / "partial"
+        directory.mkdir(exist_ok=True)
+        record = {
+            "fingerprint": self.fingerprint,
+            "first": int(first),
+            "stop": int(stop),
+            "cells": [[int(m), int(T), {k: b[k] for k in ("first", *BLOCK_KEYS)}] for (m, T), b in blocks.items()],
+        }
+        text = json.dumps(record, default=_to_json, separators=(",", ":")) + "\n"
+        atomic_write(directory / f"r{first}-{stop}.json", text)
+
+    def partials(self, cells, first: int) -> tuple[dict, int]:
+        """({cell: block of replicates [first, x)}, x): the checkpoints of this sweep that hold
+        every one of `cells` and follow each other from replicate `first` (others are ignored:
+        they are recomputed)."""
+        found = {}
+        for path in (self.dir / "partial").glob("r*-*.json"):
+            try:
+                record = json.loads(path.read_text())
+                if record["fingerprint"] != self.fingerprint:
+                    continue
+                found[int(record["first"])] = record
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # a torn or foreign file: its replicates are recomputed
+        blocks, x = {cell: [] for cell in cells}, first
+        while x in found:
+            record = found[x]
+            held = {(int(m), int(T)): block for m, T, block in record["cells"]}
+            if not all(cell in held for cell in cells):
+                break
+            for cell in cells:
+                blocks[cell].append(held[cell])
+            x = int(record["stop"])
+        if x == first:
+            return {}, first
+        return {cell: concatenate_blocks(b) for cell, b in blocks.items()}, x
+
+    def remove_partials(self) -> None:
+        """Deletes the checkpoints once every cell they served has its record."""
+        directory = self.dir / "partial"
+        if directory.is_dir():
+            for path in directory.iterdir():
+                path.unlink(missing_ok=True)
+            directory.rmdir()
 
     def write_tables(self) -> None:
         """cells.csv, timings.csv and replicates.csv from the records, cells in (T, m) order."""

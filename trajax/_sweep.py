@@ -36,9 +36,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.experimental.multihost_utils import broadcast_one_to_all, process_allgather
-from jax.sharding import Mesh, NamedSharding
+from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
+from ._blocks import (
+    NestedBlocks,
+    _replicate_errors,
+    compile_timed,
+    over_replicas,
+    replicate_indices,
+    state_bytes,
+    working_set,
+)
 from ._checks import check_int
 from ._estimate import describe_start
 from ._fisher import _resolved, exact_fishers, fisher_information
@@ -46,13 +55,19 @@ from ._fit import check_fit_options, fit_streaming, fit_unchecked, make_plan
 from ._keys import check_key
 from ._model import AbstractModel
 from ._records import check_out_dir
-from ._replicates import cell_row, make_block, replicate_rows, shard_dir_name, shard_range
+from ._replicates import (
+    cell_row,
+    concatenate_blocks,
+    make_block,
+    replicate_rows,
+    shard_dir_name,
+    shard_range,
+)
 from ._report import device_summary as device_summary
-from ._results import result_code
 from ._simulate import simulate, trajectory_shapes
 from ._stats import CSV_COLUMNS as CSV_COLUMNS
-from ._stats import Z95, fit_slope
-from ._windows import fit_prefix, plan_windows
+from ._stats import fit_slope
+from ._windows import plan_windows
 
 __all__ = ["sweep", "SweepResult", "DESIGNS"]
 
@@ -145,15 +160,10 @@ def _replicate_key(data_key, r, m, T, design):
     return key
 
 
-def _state_bytes(model, T) -> int:
-    """Bytes of one simulated trajectory of T states."""
-    return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(trajectory_shapes(model, T)))
-
-
 def stream_chunk(model, m, T, batch, max_bytes) -> int | None:
     """None when a cell's data (for `batch` replicates at once) fits in `max_bytes`; otherwise
     the largest divisor of m whose chunk of trajectories does (streamed fit)."""
-    per_trajectory = _state_bytes(model, T) * batch
+    per_trajectory = state_bytes(model, T) * batch
     if per_trajectory * m <= max_bytes:
         return None
     fitting = [c for c in range(1, m + 1) if m % c == 0 and c * per_trajectory <= max_bytes]
@@ -179,51 +189,9 @@ def _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, 
     return sweep_cell
 
 
-def _replicate_errors(result, theta_star, info, m):
-    """One replicate's (‖Δ‖², m·ΔᵀI_TΔ, result code, Wald coverage, θ̂), Δ = θ̂ − θ* (m a Python
-    or traced int); the Wald coverage is the fraction of coordinates with |Δ_j| ≤ 1.96·stderr_j
-    (observed information; NaN stderr counts as not covered); θ̂ has shape (p,)."""
-    delta = result.theta - theta_star
-    stat = jnp.asarray(m, delta.dtype) * delta @ info @ delta
-    wald = jnp.mean((jnp.abs(delta) <= Z95 * result.stderr).astype(delta.dtype))
-    return jnp.sum(delta**2), stat, result_code(result.result), wald, result.theta
-
-
 def _per_device(replicates, batch, num_devices) -> int:
     """Replicates per device: the processes' devices share R evenly, in multiples of `batch`."""
     return -(-replicates // (jax.process_count() * num_devices * batch)) * batch
-
-
-def _compile_timed(program, *args):
-    """(AOT executable, seconds spent lowering and compiling it)."""
-    start = time.perf_counter()
-    compiled = program.lower(*args).compile()
-    return compiled, time.perf_counter() - start
-
-
-def _replicate_indices(replicates, batch, mesh, offset=0):
-    """Global replicate indices `offset + i` sharded over the mesh: each device a contiguous
-    share, a multiple of `batch` (padded); in a multi-process run each process's devices take
-    the process's share. `offset` is the first replicate of a job-array shard."""
-    devices = list(mesh.devices.flat)
-    local = _per_device(replicates, batch, len(devices))
-    first = jax.process_index() * len(devices)  # global index of this process's first device
-    shards = [
-        jax.device_put(
-            offset + jnp.arange((first + i) * local, (first + i + 1) * local, dtype=jnp.uint32), device
-        )
-        for i, device in enumerate(devices)
-    ]
-    sharding = NamedSharding(mesh, P("replicas"))
-    return jax.make_array_from_single_device_arrays((local * len(devices),), sharding, shards)
-
-
-def _over_replicas(local_fn, mesh, in_specs):
-    """`local_fn` (one device's share of replicates) as one program over the local devices'
-    mesh (`shard_map`): compiled once for all devices, and measured bit-identical to running
-    it on one device (tests/test_sweep.py checks 1 against 2 devices)."""
-    mapped = jax.shard_map(local_fn, mesh=mesh, in_specs=in_specs, out_specs=P("replicas"), check_vma=False)
-    return jax.jit(mapped)
 
 
 def _gather(outs, replicates):
@@ -233,6 +201,10 @@ def _gather(outs, replicates):
     if jax.process_count() > 1:  # every process gets every replicate, in global device order
         results = [np.asarray(process_allgather(r)).reshape(-1, *r.shape[1:]) for r in results]
     return [r[:replicates] for r in results]
+
+
+def _divisors_below(m: int, limit: int) -> list[int]:
+    return [c for c in range(1, m + 1) if m % c == 0 and c <= limit]
 
 
 def run_cell(
@@ -247,96 +219,37 @@ def run_cell(
     fit_options,
     batch,
     devices,
-    chunk=None,
+    budget,
     offset=0,
 ):
-    """Runs replicates offset, ..., offset + replicates − 1 of one cell; returns ((sq_err,
-    fisher_stat, result codes, Wald coverage, θ̂), compile_s, run_s).
+    """Runs replicates offset, ..., offset + replicates − 1 of one cell in one program (each
+    device a contiguous share, a multiple of `batch`, padded; the padding is dropped).
 
-    The replicate axis is split into contiguous shards, one per device, each a multiple of
-    `batch` (padded; the padding is dropped), by one `shard_map` program (`_over_replicas`).
+    Each replicate's data are simulated inside the program, `batch` replicates at a time, so
+    the working set does not grow with R. When it exceeds `budget` bytes per device (XLA's
+    memory analysis of the compiled program), the replicates' trajectories are streamed in
+    chunks (`fit_streaming`): first the largest divisor of m whose data fit, then smaller ones
+    in proportion to the measured excess, compiling again each time.
+
+    Returns ((sq_err, fisher_stat, result codes, Wald coverage, θ̂), compile_s, run_s, chunk
+    (None: not streamed), compilations, working set in bytes per device).
     """
     mesh = Mesh(np.array(devices), ("replicas",))
-    local_fn = _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, batch, chunk)
-    indices = _replicate_indices(replicates, batch, mesh, offset)
-    compiled, compile_s = _compile_timed(_over_replicas(local_fn, mesh, P("replicas")), indices)
+    indices = replicate_indices(_per_device(replicates, batch, len(devices)), mesh, offset)
+    chunk = stream_chunk(model, m, T, batch, budget)
+    compile_s, compilations = 0.0, 0
+    while True:
+        local_fn = _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, batch, chunk)
+        compiled, seconds = compile_timed(over_replicas(local_fn, mesh, P("replicas")), indices)
+        compile_s, compilations = compile_s + seconds, compilations + 1
+        memory = working_set(compiled)
+        current = m if chunk is None else chunk
+        if memory <= budget or current == 1 or compilations == 4:
+            break
+        chunk = max(_divisors_below(m, min(current - 1, max(1, current * budget // memory))))
     start = time.perf_counter()
     outs = _gather(jax.block_until_ready(compiled(indices)), replicates)
-    return outs, compile_s, time.perf_counter() - start
-
-
-class NestedCells:
-    """Every cell of a nested sweep from ONE simulation per replicate, fitted by windows.
-
-    Replicate r's data for cell (m, T) are the first m trajectories and T states of its run of
-    (max m, max T) (the prefix property of `simulate`), so this simulates that run once per
-    replicate, keeps it on the devices, and fits each cell with `fit_prefix`, whose (m, T) are
-    run-time values: one simulation program and one fit program per remainder class of T
-    (`WindowPlan.remainder`) serve the whole grid, instead of a program per cell. The estimator
-    and tolerance are those of `fit`; only the summation order differs (ulp-level changes).
-
-    The programs are `shard_map`s over a mesh of the local devices, each device taking its
-    contiguous share of replicates: compiled once for all devices (per-device executables would
-    compile once per device), and measured bit-identical to the single-device program.
-    Used by `sweep` when the model is `homogeneous_markov`, the design nested, and the data of
-    all replicates fit in `max_cell_bytes` per device.
-    """
-
-    def __init__(self, model, plan, data_key, m_max, T_max, replicates, batch, devices, offset=0):
-        self.model, self.plan, self.offset = model, plan, offset
-        self.data_key, self.m_max, self.T_max = data_key, m_max, T_max
-        self.replicates, self.batch = replicates, batch
-        self.mesh = Mesh(np.array(devices), ("replicas",))
-        self.data = None
-        self.pending = (0.0, 0.0, 0)  # (compile_s, run_s, compilations) not yet charged to a cell
-        self.fits: dict[int, object] = {}
-
-    def start(self) -> None:
-        """Compiles the simulation and dispatches it without waiting (its compile and dispatch
-        time are charged to the first cell run)."""
-        model, key, M, T = self.model, self.data_key, self.m_max, self.T_max
-        one = lambda r: simulate(model, jax.random.fold_in(key, r), M, T)
-
-        def sweep_simulate(indices):
-            return jax.lax.map(one, indices, batch_size=self.batch)
-
-        program = _over_replicas(sweep_simulate, self.mesh, P("replicas"))
-        indices = _replicate_indices(self.replicates, self.batch, self.mesh, self.offset)
-        compiled, compile_s = _compile_timed(program, indices)
-        start = time.perf_counter()
-        self.data = compiled(indices)  # not awaited: the devices simulate while the host compiles fits
-        self.pending = (compile_s, time.perf_counter() - start, 1)
-
-    def _fit_program(self, r: int):
-        model, plan = self.model, self.plan
-
-        def one(data, m, T, info):
-            return _replicate_errors(fit_prefix(model, data, m, T, plan, r), model.theta, info, m)
-
-        def sweep_fit(data, m, T, info):
-            return jax.lax.map(lambda d: one(d, m, T, info), data, batch_size=self.batch)
-
-        return _over_replicas(sweep_fit, self.mesh, (P("replicas"), P(), P(), P()))
-
-    def run(self, m: int, T: int, info):
-        """(sq_err, fisher_stat, result codes, compile_s, run_s, compilations) of cell (m, T).
-
-        The first cell compiles the fit program while the simulation runs (asynchronous
-        dispatch), so its compile_s + run_s is its wall time, not the sum of both stages."""
-        if self.data is None:
-            self.start()
-        compile_s, run_s, compilations = self.pending
-        self.pending = (0.0, 0.0, 0)
-        r = self.plan.remainder(T)
-        replicated = NamedSharding(self.mesh, P())
-        args = (self.data, *jax.device_put((jnp.int32(m), jnp.int32(T), info), replicated))
-        if r not in self.fits:
-            self.fits[r], seconds = _compile_timed(self._fit_program(r), *args)
-            compile_s, compilations = compile_s + seconds, compilations + 1
-        start = time.perf_counter()
-        outs = jax.block_until_ready(self.fits[r](*args))
-        outs = _gather(outs, self.replicates)
-        return outs, compile_s, run_s + time.perf_counter() - start, compilations
+    return outs, compile_s, time.perf_counter() - start, chunk, compilations, memory
 
 
 def _check_grid(values, name) -> list[int]:
@@ -455,6 +368,7 @@ def sweep(
     lead = jax.process_index() == 0  # with jax.distributed, process 0 alone writes and prints
     writer = SweepWriter(out, resolved, resume=resume, force=force) if out is not None and lead else None
     devices = list(devices) if devices is not None else jax.local_devices()
+    budget = _device_budget(max_cell_bytes, devices)
     theta_star = model.theta
     cells = [(mi, Ti) for Ti in T_values for mi in m_values]
     done = writer.finished() if writer else {}
@@ -462,77 +376,195 @@ def sweep(
         mask = broadcast_one_to_all(np.array([c in done for c in cells], dtype=np.int32))
         if not lead:
             done = {c: None for c, skip in zip(cells, np.asarray(mask), strict=True) if skip}
-    table, timings, replicate_list = [], [], []
-    infos: dict[int, jax.Array] = {}
-    nested = _nested_cells(
-        model, m_values, T_values, R, design, fit_options, batch, devices, data_key, max_cell_bytes,
-        first, stop,
-    )  # fmt: skip
     todo = [c for c in cells if c not in done]
-    T_todo = tuple(sorted({Ti for _, Ti in todo}))
-    if fisher_method in ("auto", "exact") and T_todo:
-        exact = exact_fishers(model, T_todo)
-        if exact is not None:
-            exact = jax.block_until_ready(exact)
-            infos.update({Ti: (info, jnp.zeros_like(info)) for Ti, info in zip(T_todo, exact, strict=True)})
+    infos = _fisher_infos(model, sorted({Ti for _, Ti in todo}), fisher_method, fisher_key, fisher_samples)
+    rows: dict[tuple[int, int], tuple] = {}  # cell → (row, timing, block) of this run or resumed
+    for cell in cells:
+        if cell in done and done[cell] is not None:
+            rows[cell] = (*done[cell], writer.blocks.get(cell) if writer else None)
+    report = (progress if callable(progress) else print_progress) if progress and lead else None
+    clock = _Clock(todo, len(cells) - len(todo))
+    theory = {(mi, Ti): _theory(*infos[Ti], mi) for mi, Ti in todo}
+
+    def finish_cell(mi, Ti, block, timing):
+        row = cell_row(mi, Ti, block, *theory[(mi, Ti)], theta_star.shape[0])
+        if writer:
+            writer.add(row, timing, block)
+        rows[(mi, Ti)] = (row, timing, block)
+        clock.finished(mi, Ti, timing)
+        if report:
+            report(clock.count, len(cells), row, timing, clock.eta())
+
+    nested = _nested_blocks(
+        model, m_values, T_values, design, fit_options, batch, devices, data_key, budget, first, stop
+    )
     if nested is not None and todo:
-        # dispatched now, so the devices simulate while the host compiles the fit programs (the
-        # exact Fishers come first: queued behind the simulation they would wait for it)
-        nested.start()
-    work_left = sum(mi * Ti for mi, Ti in todo)
-    compile_total, run_total, work_run, cells_run = 0.0, 0.0, 0, 0
-    for index, (mi, Ti) in enumerate(cells):
-        if (mi, Ti) in done:
-            if done[(mi, Ti)] is None:  # finished in an earlier run; only process 0 has the row
-                continue
-            row, timing = done[(mi, Ti)]
-            block = writer.blocks.get((mi, Ti)) if writer else None
-        else:
-            if Ti not in infos:
-                infos[Ti] = fisher_information(
-                    model, Ti, method=fisher_method, key=fisher_key, num_samples=fisher_samples,
-                    return_stderr=True,
-                )  # fmt: skip
-            info, info_se = infos[Ti]
-            theory, theory_se = _theory(info, info_se, mi)
-            chunk = None
-            if nested is not None:
-                outs, compile_s, run_s, programs = nested.run(mi, Ti, info)
-            else:
-                chunk = stream_chunk(model, mi, Ti, batch, max_cell_bytes)
-                outs, compile_s, run_s = run_cell(
-                    model, theta_star, info, data_key, mi, Ti, stop - first, design, fit_options, batch,
-                    devices, chunk, offset=first,
-                )  # fmt: skip
-                programs = 1
-            block = make_block(first, *outs)  # rows come from blocks, as in `merge_shards`
-            row = cell_row(mi, Ti, block, theory, theory_se, theta_star.shape[0])
+        verbose = progress is True and lead
+        nested = _run_nested(nested, todo, infos, model, writer, finish_cell, verbose)
+    if nested is None:
+        for mi, Ti in todo:
+            info = infos[Ti][0]
+            outs, compile_s, run_s, chunk, programs, memory = run_cell(
+                model, theta_star, info, data_key, mi, Ti, stop - first, design, fit_options, batch,
+                devices, budget, offset=first,
+            )  # fmt: skip
+            _warn_over_budget(memory, budget, f"cell m={mi}, T={Ti}")
             timing = {
                 "m": mi, "T": Ti, "compile_s": compile_s, "run_s": run_s, "stream_chunk": chunk or 0,
-                "compilations": programs,
+                "compilations": programs, "memory_bytes": memory,
             }  # fmt: skip
-            compile_total, run_total = compile_total + compile_s, run_total + run_s
-            work_run, cells_run, work_left = work_run + mi * Ti, cells_run + 1, work_left - mi * Ti
-            if writer:
-                writer.add(row, timing, block)
+            finish_cell(mi, Ti, make_block(first, *outs), timing)
+    table, timings, replicate_list = [], [], []
+    for mi, Ti in cells:
+        if (mi, Ti) not in rows:  # finished in an earlier run; only process 0 has the row
+            continue
+        row, timing, block = rows[(mi, Ti)]
         table.append(row)
+        timings.append(timing)
         if block is not None:
             replicate_list.extend(replicate_rows(mi, Ti, block))
-        timings.append(timing)
-        if progress and lead:
-            report = progress if callable(progress) else print_progress
-            # ETA: mean compile time per remaining cell + run time in proportion to m·T
-            cells_left = len(todo) - cells_run
-            eta = (
-                compile_total / cells_run * cells_left + run_total / work_run * work_left
-                if cells_run
-                else float("nan")
-            )
-            report(index + 1, len(cells), row, timing, eta)
     result = SweepResult(table=table, timings=timings, config=resolved, replicates=replicate_list)
     if writer:
         writer.finish(result)
     return result
+
+
+class _Clock:
+    """Progress accounting: cells finished and an ETA (mean compile time per remaining cell +
+    run time in proportion to m·T)."""
+
+    def __init__(self, todo, done: int):
+        self.count, self.cells_run, self.cells_left = done, 0, len(todo)
+        self.compile_total = self.run_total = 0.0
+        self.work_run, self.work_left = 0, sum(m * T for m, T in todo)
+
+    def finished(self, m, T, timing) -> None:
+        self.count, self.cells_run, self.cells_left = self.count + 1, self.cells_run + 1, self.cells_left - 1
+        self.compile_total += timing["compile_s"]
+        self.run_total += timing["run_s"]
+        self.work_run, self.work_left = self.work_run + m * T, self.work_left - m * T
+
+    def eta(self) -> float:
+        if not self.cells_run:
+            return math.nan
+        compile_left = self.compile_total / self.cells_run * self.cells_left
+        return compile_left + (self.run_total / self.work_run * self.work_left if self.work_run else 0.0)
+
+
+def _device_budget(max_cell_bytes, devices) -> int:
+    """Working-set bytes per device: `max_cell_bytes`, split evenly between CPU devices (which
+    share the host's memory)."""
+    budget = check_int(max_cell_bytes, "max_cell_bytes", 1)
+    cpus = sum(d.platform == "cpu" for d in devices)
+    return budget // cpus if cpus == len(devices) else budget
+
+
+def _fisher_infos(model, T_values, method, key, samples) -> dict:
+    """{T: (I_T, its Monte-Carlo SE)} (zero SE for exact informations)."""
+    infos = {}
+    if method in ("auto", "exact") and T_values:
+        exact = exact_fishers(model, tuple(T_values))
+        if exact is not None:
+            exact = jax.block_until_ready(exact)
+            infos = {Ti: (info, jnp.zeros_like(info)) for Ti, info in zip(T_values, exact, strict=True)}
+    for Ti in T_values:
+        if Ti not in infos:
+            infos[Ti] = fisher_information(
+                model, Ti, method=method, key=key, num_samples=samples, return_stderr=True
+            )
+    return infos
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
+
+
+def _warn_over_budget(memory: int, budget: int, what: str) -> None:
+    if memory > budget:
+        warnings.warn(
+            f"max_cell_bytes: {what} needs {_mib(memory)} per device at the smallest size trajax "
+            f"tried (fewer trajectories streamed at a time), above the budget of {_mib(budget)} per "
+            "device; it ran at that size (a smaller batch_size lowers it)",
+            stacklevel=4,
+        )
+
+
+def _run_nested(nested, todo, infos, model, writer, finish_cell, verbose):
+    """Runs the cells `todo` block by block (see `NestedBlocks`); returns None, without running
+    anything, when nested blocks cannot honour the budget (the caller then runs each cell on
+    its own), else the runner.
+
+    A cell is finished, recorded and reported when its last block is fitted, so with one block
+    (data of all replicates within the budget) cells finish one by one; with several, each
+    block's per-replicate results are checkpointed (`SweepWriter.save_partial`) and a rerun
+    resumes after the last finished block."""
+    if not nested.feasible:  # the data of one batch per device exceed the budget
+        return None
+    p = model.theta.shape[0]
+    remainders = sorted({nested.plan.remainder(Ti) for _, Ti in todo})
+    sim_s, fit_s = nested.prepare(remainders, jnp.zeros((p, p), model.theta.dtype))
+    if not nested.feasible:
+        return None
+    blocks = nested.blocks()
+    saved, start = {}, nested.first
+    if writer is not None and len(blocks) > 1:
+        saved, start = writer.partials(todo, nested.first)
+    pending = {cell: [saved[cell]] if cell in saved else [] for cell in todo}
+    compile_s = {cell: 0.0 for cell in todo}
+    compilations = {cell: 0 for cell in todo}
+    first_of_class = {}
+    for cell in todo:
+        first_of_class.setdefault(nested.plan.remainder(cell[1]), cell)
+    compile_s[todo[0]] += sim_s
+    compilations[todo[0]] += 1
+    for r, cell in first_of_class.items():
+        compile_s[cell] += fit_s[r]
+        compilations[cell] += 1
+    run_s = {cell: 0.0 for cell in todo}
+    todo_blocks = [(a, b) for a, b in blocks if a >= start]
+    data = nested.first_block if todo_blocks and todo_blocks[0][0] == nested.first else None
+    nested.first_block = None
+    for k, (a, b) in enumerate(todo_blocks):
+        last = k == len(todo_blocks) - 1
+        tick = time.perf_counter()
+        data = nested.simulate(a) if data is None else data
+        outs = {(mi, Ti): nested.fit(data, mi, Ti, infos[Ti][0]) for mi, Ti in todo}
+        data = None if last else nested.simulate(todo_blocks[k + 1][0])  # overlaps the gathers
+        results = {}
+        for mi, Ti in todo:
+            gathered = _gather(jax.block_until_ready(outs.pop((mi, Ti))), b - a)
+            now = time.perf_counter()
+            run_s[(mi, Ti)] += now - tick
+            tick = now
+            results[(mi, Ti)] = make_block(a, *gathered)
+            pending[(mi, Ti)].append(results[(mi, Ti)])
+            if last:
+                timing = {
+                    "m": mi, "T": Ti, "compile_s": compile_s[(mi, Ti)], "run_s": run_s[(mi, Ti)],
+                    "stream_chunk": 0, "compilations": compilations[(mi, Ti)],
+                    "memory_bytes": nested.memory, "blocks": len(blocks),
+                }  # fmt: skip
+                finish_cell(mi, Ti, concatenate_blocks(pending.pop((mi, Ti))), timing)
+        if not last:
+            if writer is not None:
+                writer.save_partial(a, b, results)
+            if verbose:
+                _print_block(k + 1 + len(blocks) - len(todo_blocks), len(blocks), a, b, run_s)
+    if writer is not None:
+        writer.remove_partials()
+    return nested
+
+
+def _print_block(k, n, a, b, run_s) -> None:
+    import sys
+
+    total = sum(run_s.values())
+    print(
+        f"  block {k}/{n}: replicates {a}..{b - 1} fitted in every cell; run {total:.1f}s so far, "
+        f"ETA {total / k * (n - k):.0f}s",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _describe_fit_start(model, fit_options: dict, T: int) -> str:
@@ -557,19 +589,15 @@ def _theory(info, info_se, m: int) -> tuple[float, float]:
     return float(np.trace(inv)) / m, se / m
 
 
-def _nested_cells(
-    model, m_values, T_values, R, design, fit_options, batch, devices, data_key, max_bytes, first=0, stop=None
-):
-    """A `NestedCells` runner of replicates [first, stop) when the grid can be fitted by windows
-    of one nested simulation held in memory (at most `max_bytes` per device for all R
-    replicates, so that a job-array shard takes the path of the full run), else None."""
+def _nested_blocks(model, m_values, T_values, design, fit_options, batch, devices, data_key, budget, first, stop):
+    """A `NestedBlocks` runner of replicates [first, stop) when the grid can be fitted by windows
+    of one nested simulation (nested design, a `homogeneous_markov` model, fit options that
+    work on windows), else None."""
     if design != "nested":
         return None
     plan = plan_windows(model, m_values, T_values, fit_options)
     if plan is None:
         return None
-    m_max, T_max = max(m_values), max(T_values)
-    if _per_device(R, batch, len(devices)) * m_max * _state_bytes(model, T_max) > max_bytes:
-        return None
-    stop = R if stop is None else stop
-    return NestedCells(model, plan, data_key, m_max, T_max, stop - first, batch, devices, offset=first)
+    return NestedBlocks(
+        model, plan, data_key, max(m_values), max(T_values), first, stop, batch, devices, budget
+    )

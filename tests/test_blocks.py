@@ -1,0 +1,88 @@
+"""Nested sweeps over blocks of replicates: bit-identical results whatever the block size,
+compilations independent of R and of the number of blocks, the measured working set within the
+budget, and resumption after an interruption between blocks."""
+
+import jax
+import pytest
+
+import trajax as tj
+from trajax import _blocks
+from trajax._blocks import state_bytes
+
+LDS = tj.LinearSystem(A=[[0.6, 0.1], [0.0, 0.5]], noise=tj.noise.StudentT(5.0))
+GRID = dict(m=[4, 8], T=[9, 20], batch_size=4, progress=False)
+
+
+def _budget_for(result, replicates_per_device: int) -> int:
+    """The per-device budget holding `replicates_per_device` replicates per block (two blocks
+    resident) beside the programs' temporaries, read off a one-block run's measured working set."""
+    timing = result.timings[0]
+    assert timing["blocks"] == 1
+    data = max(GRID["m"]) * state_bytes(LDS, max(GRID["T"]))
+    whole = -(-len(result.replicates) // len(result.table) // (len(jax.local_devices()) * 4)) * 4
+    temporaries = timing["memory_bytes"] - whole * data
+    return temporaries + 2 * replicates_per_device * data
+
+
+def test_blocks_are_bit_identical_and_compile_the_same_programs(key):
+    one = tj.sweep(LDS, replicates=24, key=key, **GRID)
+    budget = _budget_for(one, 4)
+    blocked = tj.sweep(LDS, replicates=24, key=key, max_cell_bytes=budget * len(jax.local_devices()), **GRID)
+    timing = blocked.timings[0]
+    assert timing["blocks"] >= 3  # 24 replicates, 4 per device per block
+    assert timing["memory_bytes"] <= budget  # data of two blocks + temporaries, as measured
+    assert blocked.replicates == one.replicates  # θ̂, errors and codes, bit for bit
+    assert blocked.table == one.table
+    # one simulation + one fit program per remainder class, however many blocks
+    assert [t["compilations"] for t in blocked.timings] == [t["compilations"] for t in one.timings] == [2, 0, 1, 0]
+
+
+def test_compilations_do_not_grow_with_blocks(key):
+    small = tj.sweep(LDS, replicates=8, key=key, **GRID)
+    budget = _budget_for(small, 4) * len(jax.local_devices())
+    few = tj.sweep(LDS, replicates=8, key=key, max_cell_bytes=budget, **GRID)
+    many = tj.sweep(LDS, replicates=40, key=key, max_cell_bytes=budget, **GRID)
+    assert many.timings[0]["blocks"] > few.timings[0]["blocks"]
+    assert sum(t["compilations"] for t in many.timings) == sum(t["compilations"] for t in few.timings) == 3
+    # the first 8 replicates of the larger sweep are the smaller sweep's (fold_in(key, r))
+    first = [r for r in many.replicates if r["replicate"] < 8]
+    assert first == few.replicates
+
+
+def test_an_interrupted_blocked_sweep_resumes_after_its_last_block(key, tmp_path, monkeypatch):
+    reference = tj.sweep(LDS, replicates=24, key=key, **GRID)
+    budget = _budget_for(reference, 4) * len(jax.local_devices())
+    kwargs = dict(replicates=24, key=key, max_cell_bytes=budget, out=tmp_path / "run", **GRID)
+    simulate = _blocks.NestedBlocks.simulate
+    calls = []
+
+    def interrupted(self, a):
+        calls.append(a)
+        # block 0's simulation is dispatched by `prepare`; block k + 1's while block k is fitted:
+        # the third call (block 3) comes after blocks 0 and 1 are checkpointed, block 2 is not
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return simulate(self, a)
+
+    monkeypatch.setattr(_blocks.NestedBlocks, "simulate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        tj.sweep(**kwargs, model=LDS)
+    assert len(list((tmp_path / "run" / "partial").glob("r*.json"))) == 2
+    assert not list((tmp_path / "run" / "records").glob("*.json"))  # no cell finished yet
+
+    resumed_from = []
+    monkeypatch.setattr(_blocks.NestedBlocks, "simulate", lambda self, a: resumed_from.append(a) or simulate(self, a))
+    resumed = tj.sweep(**kwargs, model=LDS)
+    assert min(resumed_from) == calls[1]  # block 2 onwards: the checkpointed blocks were not recomputed
+    assert resumed.replicates == reference.replicates and resumed.table == reference.table
+    assert not (tmp_path / "run" / "partial").exists()  # checkpoints go once the cells are recorded
+    assert (tmp_path / "run" / "cells.csv").read_text().count("\n") == 5
+
+
+def test_job_array_shards_of_a_blocked_sweep_merge_to_the_single_run(key, tmp_path):
+    reference = tj.sweep(LDS, replicates=24, key=key, **GRID)
+    budget = _budget_for(reference, 4) * len(jax.local_devices())
+    for index in range(2):
+        tj.sweep(LDS, replicates=24, key=key, max_cell_bytes=budget, out=tmp_path, shard=(index, 2), **GRID)
+    merged = tj.merge_shards(tmp_path)
+    assert merged.table == reference.table
