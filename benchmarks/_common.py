@@ -58,10 +58,10 @@ def write_result(name: str, record: dict, out_dir=None) -> Path:
 
 def compile_timed(fn, *args):
     """(AOT executable of `jax.jit(fn)` for `args`, seconds spent lowering and compiling it),
-    timed as sweeps time their programs (`trajax._sweep._compile_timed`)."""
-    from trajax._sweep import _compile_timed
+    timed as sweeps time their programs (`trajax._blocks.compile_timed`)."""
+    from trajax._blocks import compile_timed
 
-    return _compile_timed(jax.jit(fn), *args)
+    return compile_timed(jax.jit(fn), *args)
 
 
 def cold_compiles() -> None:

@@ -12,6 +12,7 @@ from . import (
     bench_fisher,
     bench_kernels,
     bench_main_job,
+    bench_scaling,
     bench_simulate,
     bench_stderr,
     bench_streaming,
@@ -24,6 +25,7 @@ def main(quick: bool = False, out=None) -> int:
     cold_compiles()
     benches = (
         bench_simulate, bench_kernels, bench_fisher, bench_stderr, bench_streaming, bench_dynamax, bench_main_job,
+        bench_scaling,
     )  # fmt: skip
     for bench in benches:
         bench.main(quick=quick, out=out)

@@ -18,7 +18,7 @@ def test_quick_benchmark_suite_writes_results(tmp_path):
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     names = {p.stem for p in tmp_path.glob("*.json")}
-    assert {"simulate_quick", "fisher_quick", "streaming_quick", "main_job_quick"} <= names
+    assert {"simulate_quick", "fisher_quick", "streaming_quick", "main_job_quick", "scaling_quick"} <= names
     assert "dynamax_chain_quick" in names  # measured, or a record of why it was skipped
     for path in tmp_path.glob("*.json"):
         record = json.loads(path.read_text())
@@ -31,6 +31,11 @@ def test_quick_benchmark_suite_writes_results(tmp_path):
     main_job = json.loads((tmp_path / "main_job_quick.json").read_text())
     # nested windows: one simulation program + one fit program (T − 1 = 31, 127: one class mod 32)
     assert main_job["trajax"]["failed_fits"] == 0 and main_job["trajax"]["num_compilations"] == 2
+    scaling = json.loads((tmp_path / "scaling_quick.json").read_text())
+    # every run through the CLI: the same 2 programs whatever R or the device count, no failed fit
+    assert [r["compilations"] for r in scaling["runs"]] == [2] * len(scaling["runs"])
+    assert all(r["failed_fits"] == 0 and r["peak_rss_bytes"] > 0 for r in scaling["runs"])
+    assert (tmp_path / "scaling_quick.png").exists()
 
 
 def test_trajax_bench_runs_the_checkouts_suite_and_refuses_elsewhere(tmp_path, monkeypatch, capsys):

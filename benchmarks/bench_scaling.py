@@ -1,0 +1,207 @@
+"""Scaling of the main job with the number of replicates R, through the command line.
+
+The main job (Student-t LDS, d = 3, m, T ∈ {32, 128, 512}, float64, nested design) runs as
+`trajax sweep` in a fresh process per R ∈ {64, 256, 1024, 4096}, exactly as a user runs it: the
+wall time includes Python start-up, imports, compilation, the run, the plot and the writes.
+Each run reports its compile and run time (timings.csv), its compilations, its replicate blocks
+and measured working set, and the process's peak resident memory. The device count (1 against
+all cores) is compared at R = 64 and R = 1024.
+
+Baseline: the NumPy/SciPy pipeline of `bench_main_job` (NumPy simulation, SciPy L-BFGS-B per
+replicate) measured at R = 64 in the same run. It is a loop over replicates with no fixed cost
+to speak of, so its time at R is taken as R/64 times that (`baseline_scaled_linearly` in the
+JSON). Compilation is cold: the persistent compilation cache is off (`--no-cache`).
+
+python -m benchmarks.bench_scaling [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ._common import RESULTS, write_result
+
+NU = 5.0
+A3 = [[0.6, 0.1, 0.0], [0.0, 0.5, 0.2], [0.1, 0.0, 0.4]]
+
+
+def config_text(m_values, T_values, R) -> str:
+    return (
+        f'[model]\nname = "linear_system"\nA = {A3}\nnoise = {{ family = "student_t", df = {NU} }}\n'
+        f"[sweep]\nm = {list(m_values)}\nT = {list(T_values)}\nreplicates = {R}\nseed = 0\n"
+        'design = "nested"\n[fit]\ntol = 1e-8\n'
+    )
+
+
+def _cli_flags() -> list[str]:
+    """`--no-cache` where the CLI has a persistent compilation cache to switch off."""
+    from trajax._cli import build_parser
+
+    parser = build_parser()
+    sweep = next(a for a in parser._subparsers._group_actions if "sweep" in a.choices)  # noqa: SLF001
+    return ["--no-cache"] if "--no-cache" in sweep.choices["sweep"].format_help() else []
+
+
+def child(config: str, out: str, devices: int) -> int:
+    """Runs one sweep through the CLI in this process and records its peak RSS."""
+    from trajax._cli import main
+
+    code = main(["sweep", config, "--out", out, "--quiet", "--cpu-devices", str(devices), *_cli_flags()])
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    Path(out, "peak_rss.json").write_text(json.dumps({"peak_rss_bytes": peak_kib * 1024}))
+    return code
+
+
+def run_sweep(m_values, T_values, R, devices, workdir: Path) -> dict:
+    config = workdir / f"R{R}_d{devices}.toml"
+    config.write_text(config_text(m_values, T_values, R))
+    out = workdir / f"R{R}_d{devices}"
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_scaling", "--child", str(config), str(out), str(devices)],
+        capture_output=True, text=True, cwd=Path(__file__).parent.parent,
+    )  # fmt: skip
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"sweep R={R} devices={devices} failed:\n{done.stderr[-2000:]}")
+    with open(out / "timings.csv") as f:
+        timings = list(csv.DictReader(f))
+    compile_s = sum(float(t["compile_s"]) for t in timings)
+    run_s = sum(float(t["run_s"]) for t in timings)
+    summary = json.loads((out / "summary.json").read_text())
+    cells = summary["cells"]
+    return {
+        "replicates": R,
+        "devices": devices,
+        "wall_s": wall,
+        "compile_s": compile_s,
+        "run_s": run_s,
+        "fixed_s": wall - compile_s - run_s,  # start-up, imports, Fisher, plot, writes
+        "run_s_per_replicate": run_s / R,
+        "compilations": sum(int(t["compilations"]) for t in timings),
+        "blocks": int(timings[0].get("blocks") or 1),
+        "working_set_bytes_per_device": int(float(timings[0].get("memory_bytes") or 0)),
+        "peak_rss_bytes": json.loads((out / "peak_rss.json").read_text())["peak_rss_bytes"],
+        "failed_fits": sum(int(c.get("failed", 0)) for c in cells),
+    }
+
+
+def baseline_seconds(m_values, T_values, R) -> float:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import trajax as tj
+
+    from .bench_main_job import numpy_pipeline
+
+    model = tj.LinearSystem(A=np.asarray(A3), noise=tj.noise.StudentT(df=NU))
+    theory = {(m, T): tj.cramer_rao(model, m, T) for m in m_values for T in T_values}
+    start = time.perf_counter()
+    numpy_pipeline(m_values, T_values, R, theory)
+    return time.perf_counter() - start
+
+
+def plot(runs, baseline_per_replicate, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for devices, marker in ((max(r["devices"] for r in runs), "o"), (1, "s")):
+        sub = sorted((r for r in runs if r["devices"] == devices), key=lambda r: r["replicates"])
+        if not sub or (devices == 1 and devices == max(r["devices"] for r in runs) and marker == "s"):
+            continue
+        R = [r["replicates"] for r in sub]
+        ax.loglog(R, [r["run_s"] for r in sub], marker + "-", label=f"run time ({devices} CPU device(s))")
+        ax.loglog(R, [r["compile_s"] for r in sub], marker + "--", label=f"compile time ({devices})")
+        ax.loglog(R, [r["wall_s"] for r in sub], marker + ":", label=f"end to end, CLI ({devices})")
+    main = sorted((r for r in runs if r["devices"] == max(x["devices"] for x in runs)), key=lambda r: r["replicates"])
+    R = np.array([r["replicates"] for r in main], float)
+    ax.loglog(R, main[0]["run_s_per_replicate"] * R, color="grey", lw=0.8, label="run time linear in R")
+    ax.loglog(R, baseline_per_replicate * R, "k-", lw=1.5, label="NumPy/SciPy (R=64, scaled linearly)")
+    ax.set_xlabel("replicates R")
+    ax.set_ylabel("seconds")
+    ax.set_title("main job: Student-t LDS, d=3, m,T ∈ {32,128,512}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(quick: bool = False, out=None) -> dict:
+    if quick:
+        m_values, T_values, Rs, device_Rs = [8, 16], [16, 32], [8, 32], [8]
+    else:
+        m_values, T_values, Rs, device_Rs = [32, 128, 512], [32, 128, 512], [64, 256, 1024, 4096], [64, 1024]
+    cores = os.cpu_count() or 1
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for R in Rs:
+            runs.append(run_sweep(m_values, T_values, R, cores, Path(tmp)))
+            print(f"scaling: R={R}: {runs[-1]}", flush=True)
+        if cores > 1:
+            for R in device_Rs:
+                runs.append(run_sweep(m_values, T_values, R, 1, Path(tmp)))
+                print(f"scaling: R={R}, 1 device: {runs[-1]}", flush=True)
+    R0 = Rs[0]
+    baseline_s = baseline_seconds(m_values, T_values, R0)
+    per_replicate = baseline_s / R0
+    main_runs = {r["replicates"]: r for r in runs if r["devices"] == cores}
+    base = main_runs[R0]["run_s_per_replicate"]
+    record = {
+        "dtype": "float64",
+        "shapes": {"d": 3, "m": m_values, "T": T_values, "replicates": Rs, "noise": f"student_t(df={NU})"},
+        "how": "each run is `trajax sweep CONFIG --out DIR --quiet --no-cache --cpu-devices N` in a fresh "
+        "process; wall_s includes start-up, compilation (cold), run, plot and writes",
+        "cores": cores,
+        "runs": runs,
+        "trajax": {  # the largest R on all cores
+            "replicates": Rs[-1],
+            "total_s": main_runs[Rs[-1]]["wall_s"],
+            "run_s": main_runs[Rs[-1]]["run_s"],
+            "compile_s": main_runs[Rs[-1]]["compile_s"],
+        },
+        "baseline": {
+            "name": "NumPy simulation + SciPy L-BFGS-B (bench_main_job's pipeline)",
+            "measured_at_replicates": R0,
+            "seconds": baseline_s,
+            "baseline_scaled_linearly": "a loop over replicates: time(R) = R/R0 · time(R0)",
+        },
+        "run_time_per_replicate_vs_smallest_R": {str(R): r["run_s_per_replicate"] / base for R, r in main_runs.items()},
+        "speedup_end_to_end": {str(R): per_replicate * R / r["wall_s"] for R, r in main_runs.items()},
+        "targets": {
+            "run_time_per_replicate_at_1024_and_4096": "within 1.3x of R=64",
+            "compilations": "constant in R",
+            "peak_rss_at_4096": "< 2 GiB",
+            "speedup_end_to_end": ">= 3 at R=64, >= 6 at R=1024",
+        },
+    }
+    name = "scaling" + ("_quick" if quick else "")
+    path = write_result(name, record, out)
+    try:
+        plot(runs, per_replicate, Path(out or RESULTS) / f"{name}.png")
+    except ImportError:
+        pass
+    print(f"scaling: wrote {path}")
+    return record
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        raise SystemExit(child(sys.argv[2], sys.argv[3], int(sys.argv[4])))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", default=None)
+    main(**vars(parser.parse_args()))
