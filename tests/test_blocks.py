@@ -70,8 +70,10 @@ def test_an_interrupted_blocked_sweep_resumes_after_its_last_block(key, tmp_path
     assert len(list((tmp_path / "run" / "partial").glob("r*.json"))) == 2
     assert not list((tmp_path / "run" / "records").glob("*.json"))  # no cell finished yet
 
-    resumed_from = []
-    monkeypatch.setattr(_blocks.NestedBlocks, "simulate", lambda self, a: resumed_from.append(a) or simulate(self, a))
+    monkeypatch.setattr(_blocks.NestedBlocks, "simulate", simulate)
+    indices = _blocks.NestedBlocks._indices
+    resumed_from = []  # the first replicate of every block the rerun compiles or simulates
+    monkeypatch.setattr(_blocks.NestedBlocks, "_indices", lambda self, a: resumed_from.append(a) or indices(self, a))
     resumed = tj.sweep(**kwargs, model=LDS)
     assert min(resumed_from) == calls[1]  # block 2 onwards: the checkpointed blocks were not recomputed
     assert resumed.replicates == reference.replicates and resumed.table == reference.table

@@ -207,21 +207,28 @@ class NestedBlocks:
         replicated = NamedSharding(self.mesh, P())
         return (data, *jax.device_put((jnp.int32(m), jnp.int32(T), info), replicated))
 
-    def prepare(self, remainders, info) -> tuple[float, dict[int, float]]:
+    def prepare(self, remainders, info, start: int | None = None) -> tuple[float, dict[int, float]]:
         """Compiles the simulation, dispatches the first block's simulation (so the devices
         simulate while the host compiles the fits), compiles the fit programs of the remainder
         classes `remainders`, and checks the working set against the budget: when over it, the
         block shrinks and the programs are compiled again. Returns (simulation compile seconds,
         {remainder: fit compile seconds}); after it `feasible` says whether nested blocks honour
-        the budget at all, and `first_block` holds the first block's (pending) data."""
+        the budget at all, and `first_block` holds the (pending) data of the block starting at
+        replicate `start` (default `first`; a resumed sweep starts after its checkpoints)."""
+        start = self.first if start is None else start
         sim_total, fit_total = 0.0, {}
         while True:
-            indices = self._indices(self.first)
-            self.simulation, sim_s = compile_timed(self._simulation_program(), indices)
-            self.first_block = self.simulation(indices)  # not awaited
+            program = self._simulation_program()
+            self.simulation, sim_s = compile_timed(program, self._indices(start))
+            self.first_block = self.simulation(self._indices(start)) if start < self.stop else None
             fits = {}
             for r in remainders:
-                fits[r], seconds = compile_timed(self._fit_program(r), *self._fit_args(self.first_block, 1, 2, info))
+                sharded = NamedSharding(self.mesh, P("replicas"))
+                data = jax.tree.map(
+                    lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharded),
+                    jax.eval_shape(program, self._indices(start)),
+                )
+                fits[r], seconds = compile_timed(self._fit_program(r), *self._fit_args(data, 1, 2, info))
                 fit_total[r] = fit_total.get(r, 0.0) + seconds
             self.fits, sim_total = fits, sim_total + sim_s
             resident = self.per_device * self.data_bytes * (1 if self.num_blocks == 1 else 2)

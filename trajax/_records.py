@@ -271,10 +271,10 @@ class SweepWriter:
         text = json.dumps(record, default=_to_json, separators=(",", ":")) + "\n"
         atomic_write(directory / f"r{first}-{stop}.json", text)
 
-    def partials(self, cells, first: int) -> tuple[dict, int]:
-        """({cell: block of replicates [first, x)}, x): the checkpoints of this sweep that hold
-        every one of `cells` and follow each other from replicate `first` (others are ignored:
-        they are recomputed)."""
+    def partials(self, cells, first: int, stop: int) -> tuple[dict, int]:
+        """({cell: block of replicates [first, x)}, x < stop): the checkpoints of this sweep that
+        hold every one of `cells` and follow each other from replicate `first` (others are
+        ignored: they are recomputed)."""
         found = {}
         for path in (self.dir / "partial").glob("r*-*.json"):
             try:
@@ -288,7 +288,7 @@ class SweepWriter:
         while x in found:
             record = found[x]
             held = {(int(m), int(T)): block for m, T, block in record["cells"]}
-            if not all(cell in held for cell in cells):
+            if not all(cell in held for cell in cells) or int(record["stop"]) >= stop:
                 break
             for cell in cells:
                 blocks[cell].append(held[cell])

@@ -6,10 +6,13 @@ Each cell (m, T) runs R replicates: simulate m trajectories of T states, fit the
 replicate axis is split into one contiguous shard per local device by `shard_map`, so each
 program compiles once for all devices. Two execution paths:
 
-- `NestedCells` (nested design, `homogeneous_markov` models, data that fit in memory): one
-  simulation of (max m, max T) per replicate, every cell fitted from windows of it with (m, T)
-  as run-time values: one simulation program + one fit program per remainder class of T.
-- `run_cell` (everything else): one program per cell that simulates and fits (or streams).
+- `NestedBlocks` (nested design, `homogeneous_markov` models): one simulation of (max m, max T)
+  per replicate, every cell fitted from windows of it with (m, T) as run-time values, a block of
+  replicates at a time within the memory budget: one simulation program + one fit program per
+  remainder class of T, whatever R or the number of blocks (`_blocks.py`).
+- `run_cell` (everything else, or when one batch of nested data exceeds the budget): one
+  program per cell that simulates and fits (streaming trajectories in chunks when the
+  program's measured working set exceeds the budget).
 
 Randomness: replicate r of the nested design uses `fold_in(data_key, r)` in every cell, so by
 the prefix property of `simulate` cell (m, T) sees exactly the first m trajectories and first
@@ -309,12 +312,16 @@ def sweep(
         fisher_method / fisher_samples: how I_T is obtained ("auto" = exact when available).
         batch_size: replicates vmapped at once on each device (>= 2).
         devices: devices to shard replicates over (default: all local devices).
-        max_cell_bytes: memory budget per device. A nested sweep of a `homogeneous_markov`
-            model keeps one simulation of (max m, max T) per replicate on the devices and fits
-            every cell from it (one compiled fit program) when those data fit in this budget;
-            otherwise each cell has its own program, and a cell whose data for `batch_size`
-            replicates exceed the budget is streamed over chunks of trajectories
-            (`fit_streaming`) instead of materialised.
+        max_cell_bytes: memory budget: the working set per device (data held + the programs'
+            temporaries, as XLA's memory analysis of the compiled programs reports it; CPU
+            devices share the host's memory, so on the CPU it is split between them). A nested
+            sweep of a `homogeneous_markov` model simulates blocks of replicates whose data and
+            fits fit the budget, fitting every cell from each block (two blocks are held when
+            there are several, so the next is simulated while one is fitted; each finished block
+            is checkpointed in `out` and a rerun resumes after it). When one batch per device does
+            not fit, each cell has its own program, which streams trajectories in chunks
+            (`fit_streaming`) until its working set fits; a warning says when even that cannot.
+            `timings` records each cell's `memory_bytes` and `blocks`.
         progress: print a progress line per cell to stderr (or a callable(done, total, row)).
         config: extra settings recorded with the results (the CLI passes the TOML config).
         shard: (I, N), 0 <= I < N: compute only the I-th of N contiguous shares of the
@@ -502,13 +509,11 @@ def _run_nested(nested, todo, infos, model, writer, finish_cell, verbose):
         return None
     p = model.theta.shape[0]
     remainders = sorted({nested.plan.remainder(Ti) for _, Ti in todo})
-    sim_s, fit_s = nested.prepare(remainders, jnp.zeros((p, p), model.theta.dtype))
+    saved, start = writer.partials(todo, nested.first, nested.stop) if writer is not None else ({}, nested.first)
+    sim_s, fit_s = nested.prepare(remainders, jnp.zeros((p, p), model.theta.dtype), start)
     if not nested.feasible:
         return None
     blocks = nested.blocks()
-    saved, start = {}, nested.first
-    if writer is not None and len(blocks) > 1:
-        saved, start = writer.partials(todo, nested.first)
     pending = {cell: [saved[cell]] if cell in saved else [] for cell in todo}
     compile_s = {cell: 0.0 for cell in todo}
     compilations = {cell: 0 for cell in todo}
@@ -521,9 +526,8 @@ def _run_nested(nested, todo, infos, model, writer, finish_cell, verbose):
         compile_s[cell] += fit_s[r]
         compilations[cell] += 1
     run_s = {cell: 0.0 for cell in todo}
-    todo_blocks = [(a, b) for a, b in blocks if a >= start]
-    data = nested.first_block if todo_blocks and todo_blocks[0][0] == nested.first else None
-    nested.first_block = None
+    todo_blocks = [(a, min(a + nested.block_replicates, nested.stop)) for a in range(start, nested.stop, nested.block_replicates)]
+    data, nested.first_block = nested.first_block, None
     for k, (a, b) in enumerate(todo_blocks):
         last = k == len(todo_blocks) - 1
         tick = time.perf_counter()
@@ -549,7 +553,7 @@ def _run_nested(nested, todo, infos, model, writer, finish_cell, verbose):
             if writer is not None:
                 writer.save_partial(a, b, results)
             if verbose:
-                _print_block(k + 1 + len(blocks) - len(todo_blocks), len(blocks), a, b, run_s)
+                _print_block(k + 1, len(todo_blocks), a, b, run_s)
     if writer is not None:
         writer.remove_partials()
     return nested
