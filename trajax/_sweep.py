@@ -391,6 +391,9 @@ def sweep(
             rows[cell] = (*done[cell], writer.blocks.get(cell) if writer else None)
     report = (progress if callable(progress) else print_progress) if progress and lead else None
     clock = _Clock(todo, len(cells) - len(todo))
+    if report:  # cells finished in earlier runs are reported first, as resumed
+        for count, cell in enumerate((c for c in cells if c in rows), start=1):
+            report(count, len(cells), rows[cell][0], rows[cell][1], math.nan)
     theory = {(mi, Ti): _theory(*infos[Ti], mi) for mi, Ti in todo}
 
     def finish_cell(mi, Ti, block, timing):
