@@ -127,7 +127,9 @@ def plot(runs, baseline_per_replicate, path: Path) -> None:
         ax.loglog(R, [r["run_s"] for r in sub], marker + "-", label=f"run time ({devices} CPU device(s))")
         ax.loglog(R, [r["compile_s"] for r in sub], marker + "--", label=f"compile time ({devices})")
         ax.loglog(R, [r["wall_s"] for r in sub], marker + ":", label=f"end to end, CLI ({devices})")
-    main = sorted((r for r in runs if r["devices"] == max(x["devices"] for x in runs)), key=lambda r: r["replicates"])
+    main = sorted(
+        (r for r in runs if r["devices"] == max(x["devices"] for x in runs)), key=lambda r: r["replicates"]
+    )
     R = np.array([r["replicates"] for r in main], float)
     ax.loglog(R, main[0]["run_s_per_replicate"] * R, color="grey", lw=0.8, label="run time linear in R")
     ax.loglog(R, baseline_per_replicate * R, "k-", lw=1.5, label="NumPy/SciPy (R=64, scaled linearly)")
@@ -179,7 +181,9 @@ def main(quick: bool = False, out=None) -> dict:
             "seconds": baseline_s,
             "baseline_scaled_linearly": "a loop over replicates: time(R) = R/R0 · time(R0)",
         },
-        "run_time_per_replicate_vs_smallest_R": {str(R): r["run_s_per_replicate"] / base for R, r in main_runs.items()},
+        "run_time_per_replicate_vs_smallest_R": {
+            str(R): r["run_s_per_replicate"] / base for R, r in main_runs.items()
+        },
         "speedup_end_to_end": {str(R): per_replicate * R / r["wall_s"] for R, r in main_runs.items()},
         "targets": {
             "run_time_per_replicate_at_1024_and_4096": "within 1.3x of R=64",

@@ -34,7 +34,11 @@ def test_blocks_are_bit_identical_and_compile_the_same_programs(key):
     assert blocked.replicates == one.replicates  # θ̂, errors and codes, bit for bit
     assert blocked.table == one.table
     # one simulation + one fit program per remainder class, however many blocks
-    assert [t["compilations"] for t in blocked.timings] == [t["compilations"] for t in one.timings] == [2, 0, 1, 0]
+    assert (
+        [t["compilations"] for t in blocked.timings]
+        == [t["compilations"] for t in one.timings]
+        == [2, 0, 1, 0]
+    )
 
 
 def test_compilations_do_not_grow_with_blocks(key):
@@ -73,7 +77,9 @@ def test_an_interrupted_blocked_sweep_resumes_after_its_last_block(key, tmp_path
     monkeypatch.setattr(_blocks.NestedBlocks, "simulate", simulate)
     indices = _blocks.NestedBlocks._indices
     resumed_from = []  # the first replicate of every block the rerun compiles or simulates
-    monkeypatch.setattr(_blocks.NestedBlocks, "_indices", lambda self, a: resumed_from.append(a) or indices(self, a))
+    monkeypatch.setattr(
+        _blocks.NestedBlocks, "_indices", lambda self, a: resumed_from.append(a) or indices(self, a)
+    )
     resumed = tj.sweep(**kwargs, model=LDS)
     assert min(resumed_from) == calls[1]  # block 2 onwards: the checkpointed blocks were not recomputed
     assert resumed.replicates == reference.replicates and resumed.table == reference.table

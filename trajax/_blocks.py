@@ -127,9 +127,7 @@ class NestedBlocks:
             that fits `budget`.
     """
 
-    def __init__(
-        self, model, plan, data_key, m_max, T_max, first, stop, batch, devices, budget, block=None
-    ):
+    def __init__(self, model, plan, data_key, m_max, T_max, first, stop, batch, devices, budget, block=None):
         self.model, self.plan, self.data_key = model, plan, data_key
         self.m_max, self.T_max, self.first, self.stop = m_max, T_max, first, stop
         self.batch, self.budget = batch, budget
@@ -203,6 +201,9 @@ class NestedBlocks:
 
         return over_replicas(sweep_fit, self.mesh, (P("replicas"), P(), P(), P()))
 
+    def _sharded(self, x):
+        return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=NamedSharding(self.mesh, P("replicas")))
+
     def _fit_args(self, data, m, T, info):
         replicated = NamedSharding(self.mesh, P())
         return (data, *jax.device_put((jnp.int32(m), jnp.int32(T), info), replicated))
@@ -223,11 +224,7 @@ class NestedBlocks:
             self.first_block = self.simulation(self._indices(start)) if start < self.stop else None
             fits = {}
             for r in remainders:
-                sharded = NamedSharding(self.mesh, P("replicas"))
-                data = jax.tree.map(
-                    lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharded),
-                    jax.eval_shape(program, self._indices(start)),
-                )
+                data = jax.tree.map(self._sharded, jax.eval_shape(program, self._indices(start)))
                 fits[r], seconds = compile_timed(self._fit_program(r), *self._fit_args(data, 1, 2, info))
                 fit_total[r] = fit_total.get(r, 0.0) + seconds
             self.fits, sim_total = fits, sim_total + sim_s

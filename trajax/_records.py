@@ -266,7 +266,9 @@ class SweepWriter:
             "fingerprint": self.fingerprint,
             "first": int(first),
             "stop": int(stop),
-            "cells": [[int(m), int(T), {k: b[k] for k in ("first", *BLOCK_KEYS)}] for (m, T), b in blocks.items()],
+            "cells": [
+                [int(m), int(T), {k: b[k] for k in ("first", *BLOCK_KEYS)}] for (m, T), b in blocks.items()
+            ],
         }
         text = json.dumps(record, default=_to_json, separators=(",", ":")) + "\n"
         atomic_write(directory / f"r{first}-{stop}.json", text)

@@ -512,7 +512,9 @@ def _run_nested(nested, todo, infos, model, writer, finish_cell, verbose):
         return None
     p = model.theta.shape[0]
     remainders = sorted({nested.plan.remainder(Ti) for _, Ti in todo})
-    saved, start = writer.partials(todo, nested.first, nested.stop) if writer is not None else ({}, nested.first)
+    saved, start = {}, nested.first
+    if writer is not None:
+        saved, start = writer.partials(todo, nested.first, nested.stop)
     sim_s, fit_s = nested.prepare(remainders, jnp.zeros((p, p), model.theta.dtype), start)
     if not nested.feasible:
         return None
@@ -529,7 +531,8 @@ def _run_nested(nested, todo, infos, model, writer, finish_cell, verbose):
         compile_s[cell] += fit_s[r]
         compilations[cell] += 1
     run_s = {cell: 0.0 for cell in todo}
-    todo_blocks = [(a, min(a + nested.block_replicates, nested.stop)) for a in range(start, nested.stop, nested.block_replicates)]
+    size = nested.block_replicates
+    todo_blocks = [(a, min(a + size, nested.stop)) for a in range(start, nested.stop, size)]
     data, nested.first_block = nested.first_block, None
     for k, (a, b) in enumerate(todo_blocks):
         last = k == len(todo_blocks) - 1
@@ -596,7 +599,9 @@ def _theory(info, info_se, m: int) -> tuple[float, float]:
     return float(np.trace(inv)) / m, se / m
 
 
-def _nested_blocks(model, m_values, T_values, design, fit_options, batch, devices, data_key, budget, first, stop):
+def _nested_blocks(
+    model, m_values, T_values, design, fit_options, batch, devices, data_key, budget, first, stop
+):
     """A `NestedBlocks` runner of replicates [first, stop) when the grid can be fitted by windows
     of one nested simulation (nested design, a `homogeneous_markov` model, fit options that
     work on windows), else None."""
