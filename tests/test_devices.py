@@ -24,7 +24,11 @@ def _python(code: str, **env) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"} | env
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=full_env, timeout=120
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
     )
 
 
@@ -59,7 +63,9 @@ def test_use_cpu_devices_after_a_computation_with_another_count_raises():
     """)
     assert run.returncode == 1
     last = run.stderr.strip().splitlines()[-1]
-    assert last.startswith("RuntimeError: use_cpu_devices(n=2): too late, JAX has already started with 1 CPU device ")
+    assert last.startswith(
+        "RuntimeError: use_cpu_devices(n=2): too late, JAX has already started with 1 CPU device "
+    )
 
 
 def test_use_cpu_devices_default_is_one_per_core_and_accepts_the_count_from_xla_flags():
@@ -134,7 +140,9 @@ def test_cli_runs_without_the_cache_when_told_or_when_it_cannot_write(tmp_path, 
     assert run.returncode == 0, run.stderr
     assert not cache.exists()
     assert "Persistent compilation cache" not in run.stderr
-    warnings = [line for line in run.stderr.splitlines() if line.startswith("trajax: warning: compilation cache")]
+    warnings = [
+        line for line in run.stderr.splitlines() if line.startswith("trajax: warning: compilation cache")
+    ]
     if how == "unwritable":
         assert "compilation cache: off (directory not writable)\n" in run.stdout
         assert len(warnings) == 1 and str(cache) in warnings[0] and "TRAJAX_CACHE_DIR" in warnings[0]
