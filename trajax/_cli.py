@@ -229,7 +229,7 @@ def _cache_dir() -> Path:
 def _use_compilation_cache(enabled: bool) -> str:
     """Switches JAX's persistent compilation cache on (in `_cache_dir()`, every program, however
     fast it compiled) or, with `enabled` False or TRAJAX_NO_CACHE=1, off; returns a description
-    for the run's output. Call before JAX compiles anything. A directory that cannot be written
+    for the run's output. Call before the sweep compiles its programs. A directory that cannot be written
     is warned about (one line) and the run goes on without the cache."""
     import jax
 
