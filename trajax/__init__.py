@@ -3,6 +3,7 @@ the Fisher information (see README.md)."""
 
 from . import noise as noise
 from ._burnin import burn_in as burn_in
+from ._devices import use_cpu_devices as use_cpu_devices
 from ._fisher import cramer_rao as cramer_rao
 from ._fisher import fisher_information as fisher_information
 from ._fit import fit as fit
