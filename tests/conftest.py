@@ -1,7 +1,13 @@
 """Test configuration: float64, strict dtype promotion, and a key fixture that prints its seed."""
 
+import os
+
 import jax
 import pytest
+
+# the CLI keeps JAX's persistent compilation cache in ~/.cache/trajax/jax; tests (and the CLI
+# processes they start) run without it unless a test points TRAJAX_CACHE_DIR at its tmp_path
+os.environ.setdefault("TRAJAX_NO_CACHE", "1")
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")

@@ -164,11 +164,14 @@ def plot_rates(result, path) -> None:
 
 
 def device_summary() -> dict:
-    """Backend, device kinds and count, for results files."""
+    """Backend, device kinds and count, and JAX's persistent compilation cache (its directory,
+    or None when off), for results files."""
     devices = jax.local_devices()
+    cache = jax.config.jax_compilation_cache_dir if jax.config.jax_enable_compilation_cache else None
     return {
         "backend": jax.default_backend(),
         "device_kind": devices[0].device_kind,
         "num_local_devices": len(devices),
         "num_processes": jax.process_count(),
+        "compilation_cache": cache or None,
     }
