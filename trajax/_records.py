@@ -3,8 +3,8 @@ other file derived from the records.
 
 Layout of `out/`: `records/m<m>_T<T>.json` (one per finished cell: its row, its timing, its
 per-replicate results (a block, see `_replicates`) and the sweep's fingerprint), `config.json`
-(the resolved config and its fingerprint), and, derived from the records after every cell,
-`cells.csv`, `timings.csv` and `replicates.csv` (one row per (cell, replicate)); `summary.json`
+(the resolved config and its fingerprint), and, derived from the records, `cells.csv` and
+`timings.csv` after every cell; `replicates.csv` (one row per (cell, replicate)), `summary.json`
 and `rates.png` at the end. A job-array shard I/N writes the same layout in
 `out/shard-I-of-N/`. A record is the commit point of a cell: a process killed at any moment
 leaves whole records, and a rerun rebuilds every other file from them.
@@ -308,8 +308,7 @@ class SweepWriter:
             directory.rmdir()
 
     def write_tables(self) -> None:
-        """cells.csv, timings.csv and replicates.csv from the records, cells in (T, m) order."""
-        from ._replicates import REPLICATE_COLUMNS, replicate_rows, replicates_csv_rows
+        """cells.csv and timings.csv from the records, cells in (T, m) order."""
         from ._stats import CSV_COLUMNS
 
         if not self.created:
@@ -317,6 +316,12 @@ class SweepWriter:
         ordered = sorted(self.rows.values(), key=lambda rt: (rt[0]["T"], rt[0]["m"]))
         atomic_write(self.dir / "cells.csv", csv_text([r for r, _ in ordered], CSV_COLUMNS))
         atomic_write(self.dir / "timings.csv", csv_text([t for _, t in ordered], TIMING_COLUMNS))
+
+    def write_replicates(self) -> None:
+        """replicates.csv from the records (cells in (T, m) order). It grows with every cell, so
+        it is written once, at the end (`finish`); after an interruption the rerun writes it."""
+        from ._replicates import REPLICATE_COLUMNS, replicate_rows, replicates_csv_rows
+
         reps = [
             row
             for cell in sorted(self.blocks, key=lambda c: (c[1], c[0]))
@@ -329,6 +334,7 @@ class SweepWriter:
         from ._report import plot_rates, summary_text
 
         self.write_tables()
+        self.write_replicates()
         atomic_write(self.dir / "summary.json", summary_text(result, self.config, self.fingerprint))
         png = self.dir / "rates.png"
         tmp = temporary_path(png)
