@@ -11,6 +11,7 @@ from scipy.optimize import linprog
 import trajax as tj
 from trajax._estimate import Plan, describe_start
 from trajax._fit import fit_unchecked
+from trajax._solvers import Newton, default_xtol
 
 
 class LaplaceAR(tj.AbstractModel):
@@ -69,6 +70,45 @@ def test_laplace_ar_sweep_has_no_failures_and_reaches_the_fisher_rate(key):
     se = row["mse_se"] / row["theory"]
     assert abs(row["ratio"] - 1.0) < 4 * se + 0.05, row
     assert se < 0.2  # the check has power: a ratio of 2 would fail it
+
+
+def _rosenbrock_terms(u):
+    f = lambda u: (1.0 - u[0]) ** 2 + 100.0 * (u[1] - u[0] ** 2) ** 2
+    return f(u), jax.grad(f)(u), jax.hessian(f)(u)
+
+
+def _plain_levenberg_marquardt(u, max_steps=100, tol=1e-8):
+    """The plain damping rule (λ ÷ 10 after every accepted step, × 10 after a rejected one), in
+    NumPy: (u, steps, "A"/"R" per trial step)."""
+    u, damping, trials = np.asarray(u, float), 1e-6, ""
+    f, g, H = (np.asarray(x) for x in _rosenbrock_terms(jnp.asarray(u)))
+    eps = np.finfo(float).eps
+    while len(trials) < max_steps and np.max(np.abs(g)) > tol and damping < 1e10:
+        step = -np.linalg.solve(H + damping * np.eye(u.size), g)
+        f_new, g_new, H_new = (np.asarray(x) for x in _rosenbrock_terms(jnp.asarray(u + step)))
+        flat = f_new <= f + 16 * eps * abs(f) and np.max(np.abs(g_new)) < np.max(np.abs(g))
+        ok = f_new <= f or flat
+        trials += "A" if ok else "R"
+        if ok:
+            u, f, g, H, damping = u + step, f_new, g_new, H_new, max(damping * 0.1, 1e-12)
+        else:
+            damping *= 10.0
+    return u, len(trials), trials
+
+
+@pytest.mark.parametrize("u0", [(2.0, -1.0), (0.0, 5.0)])
+def test_newton_follows_the_plain_damping_rule_on_a_smooth_objective(u0):
+    # The exception to the plain rule (λ kept after a rejection, for non-smooth likelihoods) must
+    # not touch a smooth objective whose Hessian carries curvature: the same trial steps as the
+    # plain rule, to rounding (u equal to 1e-12; the steps NumPy and XLA take differ by ulps).
+    u_plain, steps, trials = _plain_levenberg_marquardt(u0)
+    assert "RA" in trials  # power: the path has steps taken right after a rejection
+    solution = jax.jit(lambda u: Newton(100, 1e-8, default_xtol(jnp.float64)).minimise(_rosenbrock_terms, u))(
+        jnp.asarray(u0)
+    )
+    assert bool(solution.result == tj.RESULTS.successful)
+    assert int(solution.num_steps) == steps, trials
+    np.testing.assert_allclose(np.asarray(solution.u), u_plain, rtol=0, atol=1e-12)
 
 
 def test_max_steps_reached_is_reported(key):
