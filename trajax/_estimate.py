@@ -113,7 +113,8 @@ def start(model: AbstractModel, source: AbstractSource, plan: Plan, given) -> Fl
         return model.theta
     if plan.init == "given":
         return given
-    if has_initial_statistics(model, source.example()):
+    # shapes only: a traced example would add a window (or a streamed chunk's simulation) to the program
+    if has_initial_statistics(model, jax.eval_shape(source.example)):
 
         def objective_values(candidates):
             one = lambda d: jax.vmap(lambda theta: model.objective_value(theta, d))(candidates)
