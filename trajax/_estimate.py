@@ -182,14 +182,17 @@ def estimate(model: AbstractModel, source: AbstractSource, plan: Plan, given=Non
 
 def _natural_hessian(model: AbstractModel, solution):
     """∇²_θ of the mean objective at θ̂ from the solver's Hessian in optimiser coordinates u:
-    J⁻ᵀ H_u J⁻¹ with J = dθ/du (the gradient term vanishes at a stationary point). None when
-    the solver holds no Hessian, the coordinates change dimension, or `canonical_theta` may
-    reorder θ (then autodiff at the canonical θ̂)."""
-    if solution.hessian is None or overrides(model, "canonical_theta"):
+    J⁻ᵀ H_u J⁻¹ with J = dθ̂/du, θ̂(u) = canonical_theta(from_unconstrained(u)) (the gradient term
+    vanishes at a stationary point). `canonical_theta` maps θ to an equivalent θ (a symmetry of
+    the likelihood: exchangeable components reordered, a sign flipped), so J is the local linear
+    map of that symmetry composed with the coordinates' (a permutation for the mixtures): no second
+    pass over the data. None (then autodiff at θ̂) when the solver holds no Hessian or the
+    coordinates change dimension."""
+    if solution.hessian is None:
         return None
-    if not overrides(model, "from_unconstrained"):  # identity coordinates: H_θ = H_u
-        return solution.hessian
-    J = jax.jacfwd(model.from_unconstrained)(solution.u)
+    if not (overrides(model, "from_unconstrained") or overrides(model, "canonical_theta")):
+        return solution.hessian  # identity coordinates: H_θ = H_u
+    J = jax.jacfwd(lambda u: model.canonical_theta(model.from_unconstrained(u)))(solution.u)
     if J.shape[0] != J.shape[1]:
         return None
     J_inv = jnp.linalg.inv(J)
