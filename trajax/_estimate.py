@@ -158,10 +158,10 @@ def estimate(model: AbstractModel, source: AbstractSource, plan: Plan, given=Non
             theta = model.closed_form_mle(source.data)
         else:
             theta = model.mle_from_statistics(source.total(model.sufficient_statistics))
-        value, grad = source.mean(lambda d: jax.value_and_grad(model.objective_value)(theta, d))
+        # value, gradient and Hessian at θ̂ in one pass over the data
+        value, grad, hessian = source.mean(lambda d: _value_grad_hessian(model.objective_value, theta, d))
         grad_inf, steps = jnp.max(jnp.abs(grad)), jnp.asarray(0)
         result = RESULTS.successful
-        hessian = None
     if hessian is None:  # autodiff: one more pass over the data
         hessian = source.mean(lambda d: jax.hessian(model.objective_value)(theta, d))
     log_likelihood = -value * n.astype(value.dtype)
@@ -178,6 +178,18 @@ def estimate(model: AbstractModel, source: AbstractSource, plan: Plan, given=Non
         result=result,
         information=n.astype(value.dtype) * hessian,
     )
+
+
+def _value_grad_hessian(f, theta, data):
+    """(f, ∇f, ∇²f) at θ of f(θ, data), by one forward-over-reverse pass (the value and gradient
+    are the primal outputs of the Hessian's forward pass)."""
+
+    def grad_and_primal(t):
+        value, grad = jax.value_and_grad(f)(t, data)
+        return grad, (value, grad)
+
+    hessian, (value, grad) = jax.jacfwd(grad_and_primal, has_aux=True)(theta)
+    return value, grad, hessian
 
 
 def _natural_hessian(model: AbstractModel, solution):
