@@ -364,6 +364,15 @@ def test_fit_result_information_and_stderr(key):
     observed = tj.covariance(result.model, data, kind="observed")  # autodiff, independently
     np.testing.assert_allclose(jnp.linalg.inv(result.information), observed, rtol=1e-6)
     np.testing.assert_allclose(result.stderr, jnp.sqrt(jnp.diag(observed)), rtol=1e-6)
+    # exchangeable mixture started with its labels swapped: Newton ends at (θ̂_1, θ̂_0), and
+    # canonical_theta reorders it; the information must follow the reordering
+    mixture = tj.MarkovChainMixture.two_state(0.8, 0.4)
+    mixture_data = tj.simulate(mixture, key, 200, 30)
+    swapped = tj.fit(mixture, mixture_data, init=jnp.array([0.4, 0.8]))
+    assert bool(swapped.converged) and float(swapped.theta[0]) > float(swapped.theta[1])
+    autodiff = tj.covariance(swapped.model, mixture_data, kind="observed")
+    np.testing.assert_allclose(jnp.linalg.inv(swapped.information), autodiff, rtol=1e-6)
+    assert abs(float(autodiff[0, 0] - autodiff[1, 1])) > 0.1 * float(autodiff[0, 0])  # power: not symmetric
     chain = tj.MarkovChain(P=[[0.7, 0.2, 0.1], [0.3, 0.3, 0.4], [0.2, 0.2, 0.6]])
     chain_data = tj.simulate(chain, key, 40, 30)
     closed = tj.fit(chain, chain_data)  # logit coordinates, closed form: autodiff information

@@ -113,7 +113,8 @@ def start(model: AbstractModel, source: AbstractSource, plan: Plan, given) -> Fl
         return model.theta
     if plan.init == "given":
         return given
-    if has_initial_statistics(model, source.example()):
+    # shapes only: a traced example would add a window (or a streamed chunk's simulation) to the program
+    if has_initial_statistics(model, jax.eval_shape(source.example)):
 
         def objective_values(candidates):
             one = lambda d: jax.vmap(lambda theta: model.objective_value(theta, d))(candidates)
@@ -157,10 +158,10 @@ def estimate(model: AbstractModel, source: AbstractSource, plan: Plan, given=Non
             theta = model.closed_form_mle(source.data)
         else:
             theta = model.mle_from_statistics(source.total(model.sufficient_statistics))
-        value, grad = source.mean(lambda d: jax.value_and_grad(model.objective_value)(theta, d))
+        # value, gradient and Hessian at θ̂ in one pass over the data
+        value, grad, hessian = source.mean(lambda d: _value_grad_hessian(model.objective_value, theta, d))
         grad_inf, steps = jnp.max(jnp.abs(grad)), jnp.asarray(0)
         result = RESULTS.successful
-        hessian = None
     if hessian is None:  # autodiff: one more pass over the data
         hessian = source.mean(lambda d: jax.hessian(model.objective_value)(theta, d))
     log_likelihood = -value * n.astype(value.dtype)
@@ -179,16 +180,31 @@ def estimate(model: AbstractModel, source: AbstractSource, plan: Plan, given=Non
     )
 
 
+def _value_grad_hessian(f, theta, data):
+    """(f, ∇f, ∇²f) at θ of f(θ, data), by one forward-over-reverse pass (the value and gradient
+    are the primal outputs of the Hessian's forward pass)."""
+
+    def grad_and_primal(t):
+        value, grad = jax.value_and_grad(f)(t, data)
+        return grad, (value, grad)
+
+    hessian, (value, grad) = jax.jacfwd(grad_and_primal, has_aux=True)(theta)
+    return value, grad, hessian
+
+
 def _natural_hessian(model: AbstractModel, solution):
     """∇²_θ of the mean objective at θ̂ from the solver's Hessian in optimiser coordinates u:
-    J⁻ᵀ H_u J⁻¹ with J = dθ/du (the gradient term vanishes at a stationary point). None when
-    the solver holds no Hessian, the coordinates change dimension, or `canonical_theta` may
-    reorder θ (then autodiff at the canonical θ̂)."""
-    if solution.hessian is None or overrides(model, "canonical_theta"):
+    J⁻ᵀ H_u J⁻¹ with J = dθ̂/du, θ̂(u) = canonical_theta(from_unconstrained(u)) (the gradient term
+    vanishes at a stationary point). `canonical_theta` maps θ to an equivalent θ (a symmetry of
+    the likelihood: exchangeable components reordered, a sign flipped), so J is the local linear
+    map of that symmetry composed with the coordinates' (a permutation for the mixtures): no second
+    pass over the data. None (then autodiff at θ̂) when the solver holds no Hessian or the
+    coordinates change dimension."""
+    if solution.hessian is None:
         return None
-    if not overrides(model, "from_unconstrained"):  # identity coordinates: H_θ = H_u
-        return solution.hessian
-    J = jax.jacfwd(model.from_unconstrained)(solution.u)
+    if not (overrides(model, "from_unconstrained") or overrides(model, "canonical_theta")):
+        return solution.hessian  # identity coordinates: H_θ = H_u
+    J = jax.jacfwd(lambda u: model.canonical_theta(model.from_unconstrained(u)))(solution.u)
     if J.shape[0] != J.shape[1]:
         return None
     J_inv = jnp.linalg.inv(J)

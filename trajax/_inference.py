@@ -123,13 +123,19 @@ def inverse_information(info: Float[Array, "*batch p p"], name: str = "informati
 
     Concrete input that is not finite and positive definite raises ValueError naming `name`
     when `strict`; otherwise (and always under jit) such a matrix gives NaN entries."""
+    L_inv = _inverse_cholesky_factor(info, name, strict)
+    return jnp.swapaxes(L_inv, -1, -2) @ L_inv
+
+
+def _inverse_cholesky_factor(info, name: str, strict: bool):
+    """L⁻¹ for info = L Lᵀ (lower triangular L; NaN when not positive definite), so that
+    info⁻¹ = L⁻ᵀ L⁻¹."""
     if strict:
         _check_information(info, name)
     info = _symmetric(jnp.asarray(info))
     eye = jnp.broadcast_to(jnp.eye(info.shape[-1], dtype=info.dtype), info.shape)
-    L = jnp.linalg.cholesky(info)  # NaN when not positive definite
-    L_inv = jax.scipy.linalg.solve_triangular(L, eye, lower=True)
-    return jnp.swapaxes(L_inv, -1, -2) @ L_inv
+    L = jnp.linalg.cholesky(info, symmetrize_input=False)  # NaN when not positive definite
+    return jax.scipy.linalg.solve_triangular(L, eye, lower=True)
 
 
 def stderr_from_information(
@@ -144,7 +150,9 @@ def stderr_from_information(
         >>> stderr_from_information(jnp.array([[4.0, 0.0], [0.0, 16.0]])).tolist()
         [0.5, 0.25]
     """
-    return jnp.sqrt(jnp.diagonal(inverse_information(info, name, strict), axis1=-2, axis2=-1))
+    # diag(L⁻ᵀ L⁻¹)_j = Σ_i (L⁻¹)_ij²: no product of the two factors, no diagonal gather (part of
+    # every sweep's fit program, through `FitResult.stderr`: less to compile)
+    return jnp.sqrt(jnp.sum(_inverse_cholesky_factor(info, name, strict) ** 2, axis=-2))
 
 
 def covariance(
