@@ -1,8 +1,6 @@
 """Sweeps: statistics against exact answers, resume after a kill, device-count determinism,
 and the command line's handling of bad configs."""
 
-import csv
-import io
 import json
 import os
 import signal
@@ -166,18 +164,10 @@ def test_results_identical_with_one_and_two_devices(name, tmp_path):
         assert [int(t["compilations"]) for t in summary["timings"]["cells"]] == expected
         if name == "lds_blocks":
             assert summary["timings"]["cells"][0]["blocks"] > 1
-        outputs[n] = (out / "cells.csv").read_text()
-    if name != "lds_blocks":
-        assert outputs[1] == outputs[2]
-        return
-    # Measured: the same compiled fit (shard_map or pmap) on the same simulated data can differ in
-    # the last bit of θ̂ when the CPU client has 2 devices instead of 1 (9 of 128 fits here; the
-    # data are bit-identical). Block size never changes a bit (tests/test_blocks.py); devices
-    # change the table at rounding level only.
-    one, two = (list(csv.DictReader(io.StringIO(outputs[n]))) for n in (1, 2))
-    for a, b in zip(one, two, strict=True):
-        for column in ("mse", "ratio", "fisher_error"):
-            assert float(a[column]) == pytest.approx(float(b[column]), rel=1e-12, abs=0)
+        outputs[n] = [(out / table).read_text() for table in ("cells.csv", "replicates.csv")]
+    # every device runs the same single-device program (an SPMD program over 2 devices differed
+    # from 1 device in the last bit of 9 of 128 θ̂ here): tables and every replicate's θ̂ equal
+    assert outputs[1] == outputs[2]
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,9 @@ number of blocks. Block k + 1 is dispatched before block k's results are read ba
 gathers and writes while the devices compute.
 
 Replicate r's data are `simulate(model, fold_in(data_key, r), M, T)` whatever block holds it, and
-each fit is the body of a `lax.map` of fixed width `batch`, so the results are bit-identical
-whatever the block size (tests/test_blocks.py).
+each fit is the body of a loop over batches of fixed width `batch` that XLA cannot remove
+(`map_batches`), so the results are bit-identical whatever the block size or the number of devices
+(tests/test_blocks.py, tests/test_sweep.py).
 
 The memory budget bounds the working set per device as XLA's memory analysis of the compiled
 programs reports it: the data block(s) resident (two when there are several blocks: the one
@@ -23,19 +24,21 @@ windowed estimator are per window, small and independent of m).
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding
-from jax.sharding import PartitionSpec as P
+from jax.experimental.multihost_utils import process_allgather
+from jax.sharding import SingleDeviceSharding
 
 from ._simulate import simulate, trajectory_shapes
 from ._windows import fit_prefix
 
-__all__ = ["NestedBlocks", "working_set", "state_bytes"]
+__all__ = ["NestedBlocks", "OnDevices", "working_set", "state_bytes", "map_batches", "gather"]
 
 
 def state_bytes(model, T) -> int:
@@ -43,13 +46,18 @@ def state_bytes(model, T) -> int:
     return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(trajectory_shapes(model, T)))
 
 
+def _memory_stats(compiled):
+    """XLA's memory analysis of `compiled` (None where the backend does not report it)."""
+    try:
+        return compiled.memory_analysis()
+    except Exception:  # noqa: BLE001 — some backends do not implement it
+        return None
+
+
 def working_set(compiled) -> int:
     """Bytes one device needs to run `compiled`: its arguments, outputs and temporaries (XLA's
     memory analysis; 0 where the backend does not report it)."""
-    try:
-        stats = compiled.memory_analysis()
-    except Exception:  # noqa: BLE001 — some backends do not implement it
-        return 0
+    stats = _memory_stats(compiled)
     if stats is None:
         return 0
     return int(stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes)
@@ -58,10 +66,7 @@ def working_set(compiled) -> int:
 def temporaries(compiled, outputs: bool = True) -> int:
     """Temporary (and, with `outputs`, output) bytes per device of `compiled` (XLA's memory
     analysis; 0 if unreported)."""
-    try:
-        stats = compiled.memory_analysis()
-    except Exception:  # noqa: BLE001
-        return 0
+    stats = _memory_stats(compiled)
     if stats is None:
         return 0
     return int(stats.temp_size_in_bytes + (stats.output_size_in_bytes if outputs else 0))
@@ -74,29 +79,117 @@ def compile_timed(program, *args):
     return compiled, time.perf_counter() - start
 
 
-def over_replicas(local_fn, mesh, in_specs):
-    """`local_fn` (one device's share of replicates) as one program over the local devices'
-    mesh (`shard_map`): compiled once for all devices, and measured bit-identical to running
-    it on one device (tests/test_sweep.py checks 1 against 2 devices)."""
-    mapped = jax.shard_map(local_fn, mesh=mesh, in_specs=in_specs, out_specs=P("replicas"), check_vma=False)
-    return jax.jit(mapped)
+def map_batches(fn, xs, batch: int):
+    """`fn` over the leading axis of `xs`, `batch` at a time (vmapped), in a loop that XLA keeps.
+
+    Like `lax.map(fn, xs, batch_size=batch)`, except that the loop's trip count passes through an
+    optimisation barrier: XLA inlines a loop it knows runs once, and the code it then compiles can
+    round differently from the loop body's. Here a device holding one batch runs the same loop as
+    a device holding many. The leading axis must be a multiple of `batch` (the sweeps pad it so)."""
+    n = jax.tree.leaves(xs)[0].shape[0]
+    if n % batch:
+        raise ValueError(f"batch: {n} replicates are not a multiple of the batch width {batch}")
+    count = n // batch
+    batched = jax.tree.map(lambda x: x.reshape(count, batch, *x.shape[1:]), xs)
+    vfn = jax.vmap(fn)
+    shapes = jax.eval_shape(vfn, jax.tree.map(lambda x: x[0], batched))
+    out = jax.tree.map(lambda s: jnp.zeros((count, *s.shape), s.dtype), shapes)
+
+    def body(i, out):
+        y = vfn(jax.tree.map(lambda x: jax.lax.dynamic_index_in_dim(x, i, keepdims=False), batched))
+        return jax.tree.map(lambda o, v: jax.lax.dynamic_update_index_in_dim(o, v, i, 0), out, y)
+
+    out = jax.lax.fori_loop(0, jax.lax.optimization_barrier(jnp.int32(count)), body, out)
+    return jax.tree.map(lambda o: o.reshape(n, *o.shape[2:]), out)
 
 
-def replicate_indices(per_device: int, mesh, offset: int = 0):
-    """Replicate indices `offset + i`, i < per_device·(devices of all processes), sharded over the
-    mesh: each device a contiguous share of `per_device`; in a multi-process run each process's
-    devices take the process's share."""
-    devices = list(mesh.devices.flat)
+def compiler_options(device) -> dict | None:
+    """XLA options for a sweep program on `device`. On the CPU, XLA's older loop emitters instead
+    of its fusion emitters: they compile a windowed fit program in about half the time and gave
+    the same numbers on every shipped config, for a somewhat longer run (measured by
+    `benchmarks/bench_compile.py`; results in benchmarks/results/compile_options.json). Most
+    sweeps are short enough that the compile dominates; `TRAJAX_CPU_FUSION_EMITTERS=1` in the
+    environment keeps XLA's default for long ones."""
+    if device.platform != "cpu" or os.environ.get("TRAJAX_CPU_FUSION_EMITTERS", "") not in ("", "0"):
+        return None
+    return {"xla_cpu_use_fusion_emitters": False}
+
+
+class OnDevices:
+    """`fn(local, *shared)` run on every device at once: `local` is the device's own share of the
+    replicates, `shared` the same on every device.
+
+    The single-device program is compiled for each device (in threads: XLA compiles outside the
+    GIL) rather than as one SPMD program over a mesh (`shard_map`, `pmap`): XLA compiles a
+    partitioned module through other passes, and its results differed from one device's in the
+    last bit (measured: 9 of 128 θ̂ of a Student-t linear system). Every device running the same
+    single-device program makes a replicate's numbers the same, bit for bit, on 1 or n devices
+    and in any process (tests/test_sweep.py)."""
+
+    def __init__(self, fn, devices):
+        self.jitted = jax.jit(fn)
+        self.devices = list(devices)
+        self.executables: list = []
+
+    def compile(self, local, *shared) -> float:
+        """Compiles for every device from the shapes of one device's `local` and of `shared`
+        (arrays or `jax.ShapeDtypeStruct`s); returns the wall seconds."""
+        start = time.perf_counter()
+
+        def lower(device):
+            where = SingleDeviceSharding(device)
+            spec = lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=where)
+            return self.jitted.lower(*jax.tree.map(spec, (local, *shared)))
+
+        lowered = [lower(device) for device in self.devices]  # one trace, reused: same shapes
+        options = [compiler_options(device) for device in self.devices]
+        with ThreadPoolExecutor(max_workers=len(self.devices)) as pool:
+            self.executables = list(pool.map(lambda lo, opt: lo.compile(opt), lowered, options))
+        return time.perf_counter() - start
+
+    def shapes(self, local, *shared):
+        """The shapes of one device's outputs."""
+        return jax.eval_shape(self.jitted, local, *shared)
+
+    def __call__(self, locals_: list, *shared) -> list:
+        """Dispatches device i's run on `locals_[i]` (not awaited); returns the devices' outputs."""
+        return [
+            executable(local, *jax.device_put(shared, device))
+            for executable, local, device in zip(self.executables, locals_, self.devices, strict=True)
+        ]
+
+    @property
+    def compiled(self):
+        """One device's executable (all have the same program, hence the same memory analysis)."""
+        return self.executables[0]
+
+
+def replicates_per_device(replicates: int, batch: int, num_devices: int) -> int:
+    """Replicates per device for `replicates` over the local devices of every process: an even
+    share, rounded up to a multiple of `batch` (the last devices' padding is dropped)."""
+    return -(-replicates // (jax.process_count() * num_devices * batch)) * batch
+
+
+def replicate_indices(per_device: int, devices, offset: int = 0) -> list:
+    """Each device's replicate indices: `per_device` contiguous indices from `offset`, device i
+    of process p taking share p·(local devices) + i."""
     first = jax.process_index() * len(devices)  # global index of this process's first device
-    shards = [
+    return [
         jax.device_put(
             offset + jnp.arange((first + i) * per_device, (first + i + 1) * per_device, dtype=jnp.uint32),
             device,
         )
         for i, device in enumerate(devices)
     ]
-    sharding = NamedSharding(mesh, P("replicas"))
-    return jax.make_array_from_single_device_arrays((per_device * len(devices),), sharding, shards)
+
+
+def gather(outs: list, replicates: int) -> list:
+    """The devices' per-replicate outputs (one tuple per device) → host arrays over all replicates
+    of all processes, in replicate order (leading axis; θ̂ keeps its trailing (p,) axis)."""
+    results = [np.concatenate([np.asarray(out[k]) for out in outs]) for k in range(len(outs[0]))]
+    if jax.process_count() > 1:  # every process gets every replicate, in global device order
+        results = [np.asarray(process_allgather(r)).reshape(-1, *r.shape[1:]) for r in results]
+    return [r[:replicates] for r in results]
 
 
 def _replicate_errors(result, theta_star, info, m):
@@ -121,8 +214,8 @@ class NestedBlocks:
         data_key: replicate r's data use `fold_in(data_key, r)`.
         m_max, T_max: the simulation's size (the largest cell).
         first, stop: the replicates [first, stop) to run (a job-array shard's share).
-        batch: replicates vmapped at once (the `lax.map` width).
-        devices: the local devices; replicates are split over them by `shard_map`.
+        batch: replicates vmapped at once (the `map_batches` width).
+        devices: the local devices; each runs the programs on its share of a block (`OnDevices`).
         budget: working-set bytes per device (data resident + the programs' temporaries).
         block: replicates per device per block (a multiple of `batch`); None chooses the largest
             that fits `budget`.
@@ -130,9 +223,13 @@ class NestedBlocks:
 
     def __init__(self, model, plan, data_key, m_max, T_max, first, stop, batch, devices, budget, block=None):
         self.model, self.plan, self.data_key = model, plan, data_key
+        # the model's arrays are arguments of the programs, never constants: XLA folds constants
+        # with its own arithmetic (lgamma of a Student-t df, say), which can differ in the last bit
+        # from the compiled code's, and whether it folds depends on the device count
+        self.params, self.static = eqx.partition(model, eqx.is_array)
         self.m_max, self.T_max, self.first, self.stop = m_max, T_max, first, stop
         self.batch, self.budget = batch, budget
-        self.mesh = Mesh(np.array(devices), ("replicas",))
+        self.devices = list(devices)
         self.slots = len(devices) * jax.process_count()  # devices of all processes
         self.data_bytes = m_max * state_bytes(model, T_max)  # one replicate's simulation
         self.per_device = block if block is not None else self._block_from_data()
@@ -141,17 +238,13 @@ class NestedBlocks:
         self.memory = 0  # the working set per device, as measured (bytes)
 
     # ---- sizes -------------------------------------------------------------------------------
-    def _replicates_per_device(self) -> int:
-        """Replicates per device to hold all of [first, stop) at once (a multiple of batch)."""
-        return -(-(self.stop - self.first) // (self.slots * self.batch)) * self.batch
-
     def _blocks_for(self, per_device: int) -> int:
         return -(-(self.stop - self.first) // (per_device * self.slots))
 
     def _fit_block(self, room: int) -> int:
         """The largest block (multiple of batch, at most all replicates) whose data fit `room`
         bytes per device: one block resident when one block holds every replicate, else two."""
-        whole = self._replicates_per_device()
+        whole = replicates_per_device(self.stop - self.first, self.batch, len(self.devices))
         if whole * self.data_bytes <= room:
             return whole
         return min(whole, (room // (2 * self.data_bytes)) // self.batch * self.batch)
@@ -173,41 +266,30 @@ class NestedBlocks:
         """Replicates per block, over all devices and processes."""
         return self.per_device * self.slots
 
-    def blocks(self) -> list[tuple[int, int]]:
-        """The blocks' replicate ranges [a, b) covering [first, stop)."""
-        size = self.block_replicates
-        return [(a, min(a + size, self.stop)) for a in range(self.first, self.stop, size)]
-
     # ---- programs ----------------------------------------------------------------------------
-    def _indices(self, a: int):
-        return replicate_indices(self.per_device, self.mesh, a)
+    def _indices(self, a: int) -> list:
+        """Each local device's replicate indices of the block starting at replicate `a`."""
+        return replicate_indices(self.per_device, self.devices, a)
 
-    def _simulation_program(self):
-        model, key, M, T = self.model, self.data_key, self.m_max, self.T_max
-        one = lambda r: simulate(model, jax.random.fold_in(key, r), M, T)
+    def _simulation_program(self) -> OnDevices:
+        static, key, M, T = self.static, self.data_key, self.m_max, self.T_max
 
-        def sweep_simulate(indices):
-            return jax.lax.map(one, indices, batch_size=self.batch)
+        def sweep_simulate(indices, params):
+            model = eqx.combine(params, static)
+            one = lambda r: simulate(model, jax.random.fold_in(key, r), M, T)
+            return map_batches(one, indices, self.batch)
 
-        return over_replicas(sweep_simulate, self.mesh, P("replicas"))
+        return OnDevices(sweep_simulate, self.devices)
 
-    def _fit_program(self, r: int):
-        model, plan = self.model, self.plan
+    def _fit_program(self, r: int) -> OnDevices:
+        static, plan = self.static, self.plan
 
-        def one(data, m, T, info):
-            return _replicate_errors(fit_prefix(model, data, m, T, plan, r), model.theta, info, m)
+        def sweep_fit(data, m, T, info, params):
+            model = eqx.combine(params, static)
+            one = lambda d: _replicate_errors(fit_prefix(model, d, m, T, plan, r), model.theta, info, m)
+            return map_batches(one, data, self.batch)
 
-        def sweep_fit(data, m, T, info):
-            return jax.lax.map(lambda d: one(d, m, T, info), data, batch_size=self.batch)
-
-        return over_replicas(sweep_fit, self.mesh, (P("replicas"), P(), P(), P()))
-
-    def _sharded(self, x):
-        return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=NamedSharding(self.mesh, P("replicas")))
-
-    def _fit_args(self, data, m, T, info):
-        replicated = NamedSharding(self.mesh, P())
-        return (data, *jax.device_put((jnp.int32(m), jnp.int32(T), info), replicated))
+        return OnDevices(sweep_fit, self.devices)
 
     def prepare(self, remainders, info, start: int | None = None) -> float:
         """Compiles the simulation and the fit programs of the remainder classes `remainders`
@@ -223,18 +305,24 @@ class NestedBlocks:
         total = 0.0
         while True:
             tick = time.perf_counter()
-            program = self._simulation_program()
-            data = jax.tree.map(self._sharded, jax.eval_shape(program, self._indices(start)))
-            args = self._fit_args(data, 1, 2, info)
+            self.simulation = self._simulation_program()
+            indices = self._indices(start)
+            data = self.simulation.shapes(indices[0], self.params)
+            fits = {r: self._fit_program(r) for r in remainders}
             with ThreadPoolExecutor(max_workers=max(1, len(remainders))) as pool:
-                futures = {r: pool.submit(compile_timed, self._fit_program(r), *args) for r in remainders}
-                self.simulation, _ = compile_timed(program, self._indices(start))
-                self.first_block = self.simulation(self._indices(start)) if start < self.stop else None
-                self.fits = {r: future.result()[0] for r, future in futures.items()}
+                futures = [pool.submit(fit.compile, data, *self._shared(1, 2, info)) for fit in fits.values()]
+                self.simulation.compile(indices[0], self.params)
+                self.first_block = self.simulation(indices, self.params) if start < self.stop else None
+                for future in futures:
+                    future.result()
+            self.fits = fits
             total += time.perf_counter() - tick
             resident = self.per_device * self.data_bytes * (1 if self.num_blocks == 1 else 2)
             # the simulation's output is the data block, counted as resident
-            temp = max([temporaries(self.simulation, outputs=False), *map(temporaries, self.fits.values())])
+            temp = max(
+                [temporaries(self.simulation.compiled, outputs=False)]
+                + [temporaries(fit.compiled) for fit in self.fits.values()]
+            )
             self.memory = resident + temp
             if self.memory <= self.budget:
                 return total
@@ -243,11 +331,14 @@ class NestedBlocks:
             if not self.feasible:  # not even one batch per device: the sweep runs per cell
                 return total
 
+    def _shared(self, m, T, info):
+        return jnp.int32(m), jnp.int32(T), info, self.params
+
     def simulate(self, a: int):
         """Dispatches the simulation of the block starting at replicate `a` (not awaited)."""
-        return self.simulation(self._indices(a))
+        return self.simulation(self._indices(a), self.params)
 
     def fit(self, data, m: int, T: int, info):
         """Dispatches the fit of cell (m, T) on a simulated block (not awaited)."""
         r = self.plan.remainder(T)
-        return self.fits[r](*self._fit_args(data, m, T, info))
+        return self.fits[r](data, *self._shared(m, T, info))

@@ -3,9 +3,10 @@
 A SHA-256 of every setting that can change a number: the model's parameters, dtype and code,
 the grid, replicates, key, design, fit and Fisher options. Settings that decide how a sweep
 runs rather than what it computes (`NO_NUMBER_SETTINGS`: batch size, memory budget, devices,
-processes) are left out, so a run can be resumed with a smaller budget or on other devices;
-they change numbers by rounding at most, or by up to the fit's tolerance where a smaller budget
-moves a nested sweep from its shared windows to per-cell fits (docs/reliability.md). The
+processes) are left out, so a run can be resumed with a smaller budget or on other devices:
+devices and replicate blocks change no number, the batch width numbers by rounding at most, and
+a budget that moves a nested sweep from its shared windows to per-cell fits numbers by up to the
+fit's tolerance (docs/reliability.md). The
 model's code enters through `model_code`: the source of the methods of its class (and of the
 noise and functions it holds, and of helpers in its module that they call), or a `version`
 the class declares.

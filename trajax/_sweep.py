@@ -3,8 +3,9 @@
 Each cell (m, T) runs R replicates: simulate m trajectories of T states, fit the MLE, record
 ‖θ̂ − θ*‖², m·Δᵀ I_T Δ and whether the fit converged. Programs are compiled ahead of time
 (`lower().compile()`, timed apart from the run) and vmap a fixed-width batch of replicates; the
-replicate axis is split into one contiguous shard per local device by `shard_map`, so each
-program compiles once for all devices. Two execution paths:
+replicate axis is split into one contiguous share per local device, each device running the
+same single-device program (`OnDevices`), so results do not depend on the device count, bit
+for bit. Two execution paths:
 
 - `NestedBlocks` (nested design, `homogeneous_markov` models): one simulation of (max m, max T)
   per replicate, every cell fitted from windows of it with (m, T) as run-time values, a block of
@@ -29,25 +30,27 @@ resume).
 from __future__ import annotations
 
 import math
+import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.experimental.multihost_utils import broadcast_one_to_all, process_allgather
-from jax.sharding import Mesh
-from jax.sharding import PartitionSpec as P
+from jax.experimental.multihost_utils import broadcast_one_to_all
 
 from ._blocks import (
     NestedBlocks,
+    OnDevices,
     _replicate_errors,
-    compile_timed,
-    over_replicas,
+    gather,
+    map_batches,
     replicate_indices,
+    replicates_per_device,
     state_bytes,
     working_set,
 )
@@ -169,41 +172,29 @@ def stream_chunk(model, m, T, batch, max_bytes) -> int | None:
     per_trajectory = state_bytes(model, T) * batch
     if per_trajectory * m <= max_bytes:
         return None
-    fitting = [c for c in range(1, m + 1) if m % c == 0 and c * per_trajectory <= max_bytes]
-    return max(fitting) if fitting else 1
+    return max(_divisors_below(m, max(1, max_bytes // per_trajectory)))
 
 
-def _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, batch, chunk=None):
-    """A function of (one device's) replicate indices returning per-replicate
-    (‖Δ‖², m·ΔᵀI_TΔ, result code); replicates are vmapped `batch` at a time. With `chunk`, each
-    replicate's trajectories are streamed `chunk` at a time (`fit_streaming`)."""
+def _cell_program(static, info, data_key, m, T, design, fit_options, batch, chunk=None):
+    """A function of (one device's replicate indices, the true model's arrays) returning
+    per-replicate (‖Δ‖², m·ΔᵀI_TΔ, result code, Wald coverage, θ̂); replicates are vmapped `batch`
+    at a time. With `chunk`, each replicate's trajectories are streamed `chunk` at a time
+    (`fit_streaming`)."""
 
-    def one(r):
-        key = _replicate_key(data_key, r, m, T, design)
-        if chunk is None:
-            result = fit_unchecked(model, simulate(model, key, m, T), **fit_options)
-        else:
-            result = fit_streaming(model, key, m, T, chunk_size=chunk, **fit_options)
-        return _replicate_errors(result, theta_star, info, m)
+    def sweep_cell(indices, params):
+        model = eqx.combine(params, static)
 
-    def sweep_cell(indices):
-        return jax.lax.map(one, indices, batch_size=batch)
+        def one(r):
+            key = _replicate_key(data_key, r, m, T, design)
+            if chunk is None:
+                result = fit_unchecked(model, simulate(model, key, m, T), **fit_options)
+            else:
+                result = fit_streaming(model, key, m, T, chunk_size=chunk, **fit_options)
+            return _replicate_errors(result, model.theta, info, m)
+
+        return map_batches(one, indices, batch)
 
     return sweep_cell
-
-
-def _per_device(replicates, batch, num_devices) -> int:
-    """Replicates per device: the processes' devices share R evenly, in multiples of `batch`."""
-    return -(-replicates // (jax.process_count() * num_devices * batch)) * batch
-
-
-def _gather(outs, replicates):
-    """Per-replicate outputs over this process's devices → host arrays over all replicates
-    (leading axis; θ̂ keeps its trailing (p,) axis)."""
-    results = [np.asarray(out) for out in outs]
-    if jax.process_count() > 1:  # every process gets every replicate, in global device order
-        results = [np.asarray(process_allgather(r)).reshape(-1, *r.shape[1:]) for r in results]
-    return [r[:replicates] for r in results]
 
 
 def _divisors_below(m: int, limit: int) -> list[int]:
@@ -237,21 +228,21 @@ def run_cell(
     Returns ((sq_err, fisher_stat, result codes, Wald coverage, θ̂), compile_s, run_s, chunk
     (None: not streamed), compilations, working set in bytes per device).
     """
-    mesh = Mesh(np.array(devices), ("replicas",))
-    indices = replicate_indices(_per_device(replicates, batch, len(devices)), mesh, offset)
+    indices = replicate_indices(replicates_per_device(replicates, batch, len(devices)), devices, offset)
+    params, static = eqx.partition(model, eqx.is_array)  # arguments, not constants (see NestedBlocks)
     chunk = stream_chunk(model, m, T, batch, budget)
     compile_s, compilations = 0.0, 0
     while True:
-        local_fn = _cell_program(model, theta_star, info, data_key, m, T, design, fit_options, batch, chunk)
-        compiled, seconds = compile_timed(over_replicas(local_fn, mesh, P("replicas")), indices)
-        compile_s, compilations = compile_s + seconds, compilations + 1
-        memory = working_set(compiled)
+        local_fn = _cell_program(static, info, data_key, m, T, design, fit_options, batch, chunk)
+        program = OnDevices(local_fn, devices)
+        compile_s, compilations = compile_s + program.compile(indices[0], params), compilations + 1
+        memory = working_set(program.compiled)
         current = m if chunk is None else chunk
         if memory <= budget or current == 1 or compilations == 4:
             break
         chunk = max(_divisors_below(m, min(current - 1, max(1, current * budget // memory))))
     start = time.perf_counter()
-    outs = _gather(jax.block_until_ready(compiled(indices)), replicates)
+    outs = gather(jax.block_until_ready(program(indices, params)), replicates)
     return outs, compile_s, time.perf_counter() - start, chunk, compilations, memory
 
 
@@ -302,8 +293,9 @@ def sweep(
             resumes from the records. "The same sweep" is its fingerprint: the model's
             parameters, dtype and code (or the `version` its class declares), the grid,
             replicates, key, design, fit and Fisher options. batch_size, max_cell_bytes and
-            devices may differ: they change numbers by rounding at most, or by up to the fit's
-            tolerance where a smaller budget moves a nested sweep off its shared windows.
+            devices may differ: the devices and the replicate blocks change no number, the batch
+            width numbers by rounding at most, and a budget too small for a nested sweep's shared
+            windows (per-cell fits instead) numbers by up to the fit's tolerance.
             Bad paths raise a one-line ValueError before any work; nothing is written
             before the first cell is finished.
         resume: skip the cells `out` already holds for this sweep (False: refuse them).
@@ -518,7 +510,6 @@ def _run_nested(nested, todo, infos, model, writer, finish_cell, verbose):
     compile_wall = nested.prepare(remainders, jnp.zeros((p, p), model.theta.dtype), start)
     if not nested.feasible:
         return None
-    blocks = nested.blocks()
     pending = {cell: [saved[cell]] if cell in saved else [] for cell in todo}
     # the programs compile concurrently: the first cell is charged their wall time, and each
     # program is counted at the first cell that uses it
@@ -543,7 +534,7 @@ def _run_nested(nested, todo, infos, model, writer, finish_cell, verbose):
         data = None if last else nested.simulate(todo_blocks[k + 1][0])  # overlaps the gathers
         results = {}
         for mi, Ti in todo:
-            gathered = _gather(jax.block_until_ready(outs.pop((mi, Ti))), b - a)
+            gathered = gather(jax.block_until_ready(outs.pop((mi, Ti))), b - a)
             now = time.perf_counter()
             run_s[(mi, Ti)] += now - tick
             tick = now
@@ -553,7 +544,7 @@ def _run_nested(nested, todo, infos, model, writer, finish_cell, verbose):
                 timing = {
                     "m": mi, "T": Ti, "compile_s": compile_s[(mi, Ti)], "run_s": run_s[(mi, Ti)],
                     "stream_chunk": 0, "compilations": compilations[(mi, Ti)],
-                    "memory_bytes": nested.memory, "blocks": len(blocks),
+                    "memory_bytes": nested.memory, "blocks": nested.num_blocks,
                 }  # fmt: skip
                 finish_cell(mi, Ti, concatenate_blocks(pending.pop((mi, Ti))), timing)
         if not last:
@@ -567,8 +558,6 @@ def _run_nested(nested, todo, infos, model, writer, finish_cell, verbose):
 
 
 def _print_block(k, n, a, b, run_s) -> None:
-    import sys
-
     total = sum(run_s.values())
     print(
         f"  block {k}/{n}: replicates {a}..{b - 1} fitted in every cell; run {total:.1f}s so far, "

@@ -1,0 +1,93 @@
+"""Compile time against run time of sweep programs, with and without XLA's CPU fusion emitters.
+
+trajax compiles its sweep programs on the CPU with XLA's older loop emitters
+(`xla_cpu_use_fusion_emitters=False`, `trajax._blocks.compiler_options`); the baseline is XLA's
+default (`TRAJAX_CPU_FUSION_EMITTERS=1`), measured in the same run. Each run is `trajax sweep
+CONFIG --no-cache` in a fresh process (cold compile), the two settings interleaved `repeats`
+times; the JSON keeps every run and the medians, and whether the two settings gave the same
+cells.csv (they must, to the bit).
+
+Configs: `configs/default.toml` (what `make sweep` runs, R = 1000) and the main job of
+`bench_scaling` at R = 256 (Student-t LDS, d = 3, m, T ∈ {32, 128, 512}).
+
+python -m benchmarks.bench_compile [--quick]
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ._common import run_cli, write_result
+from .bench_scaling import config_text
+
+ROOT = Path(__file__).parent.parent
+
+
+def run_once(config: Path, out: Path, fusion_emitters: bool) -> dict:
+    env = dict(os.environ, TRAJAX_CPU_FUSION_EMITTERS="1" if fusion_emitters else "0")
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "trajax", "sweep", str(config), "--out", str(out), "--quiet", "--no-cache", "--force"],
+        capture_output=True, text=True, cwd=ROOT, env=env,
+    )  # fmt: skip
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{config.name} failed:\n{done.stderr[-2000:]}")
+    with open(out / "timings.csv") as f:
+        timings = list(csv.DictReader(f))
+    return {
+        "wall_s": wall,
+        "compile_s": sum(float(t["compile_s"]) for t in timings),
+        "run_s": sum(float(t["run_s"]) for t in timings),
+        "cells_csv": (out / "cells.csv").read_text(),
+    }
+
+
+def main(quick: bool = False, out=None) -> dict:
+    repeats = 1 if quick else 3
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        main_job = work / "main_job.toml"
+        if quick:
+            main_job.write_text(config_text([8, 16], [16, 32], 8))
+            configs = {"main_job_quick": main_job}
+        else:
+            main_job.write_text(config_text([32, 128, 512], [32, 128, 512], 256))
+            configs = {"make_sweep_default": ROOT / "configs" / "default.toml", "main_job_R256": main_job}
+        record = {"repeats": repeats, "dtype": "float64", "configs": {}}
+        for name, config in configs.items():
+            runs = {"trajax (loop emitters)": [], "XLA default (fusion emitters)": []}
+            for _ in range(repeats):  # interleaved, so both settings see the same machine load
+                for label, fusion in (
+                    ("trajax (loop emitters)", False),
+                    ("XLA default (fusion emitters)", True),
+                ):
+                    runs[label].append(run_once(config, work / f"{name}-{fusion}", fusion))
+            tables = {run["cells_csv"] for rs in runs.values() for run in rs}
+            summary = {
+                label: {
+                    key: statistics.median(r[key] for r in rs) for key in ("wall_s", "compile_s", "run_s")
+                }
+                | {"runs": [{k: r[k] for k in ("wall_s", "compile_s", "run_s")} for r in rs]}
+                for label, rs in runs.items()
+            }
+            record["configs"][name] = {"same_cells_csv": len(tables) == 1, **summary}
+            for label, s in summary.items():
+                print(
+                    f"{name:20s} {label:30s} wall {s['wall_s']:6.2f}s  compile {s['compile_s']:5.2f}s  "
+                    f"run {s['run_s']:6.2f}s"
+                )
+            print(f"{name:20s} same cells.csv: {len(tables) == 1}")
+    write_result("compile_options" + ("_quick" if quick else ""), record, out)
+    return record
+
+
+if __name__ == "__main__":
+    run_cli(main)
