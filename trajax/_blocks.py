@@ -129,27 +129,32 @@ class OnDevices:
     def __init__(self, fn, devices):
         self.jitted = jax.jit(fn)
         self.devices = list(devices)
+        self.lowered: list = []
         self.executables: list = []
 
-    def compile(self, local, *shared) -> float:
-        """Compiles for every device from the shapes of one device's `local` and of `shared`
-        (arrays or `jax.ShapeDtypeStruct`s); returns the wall seconds."""
-        start = time.perf_counter()
+    def lower(self, local, *shared):
+        """Traces and lowers for every device from the shapes of one device's `local` and of
+        `shared` (arrays or `jax.ShapeDtypeStruct`s); returns the shapes of one device's outputs."""
 
         def lower(device):
             where = SingleDeviceSharding(device)
             spec = lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=where)
             return self.jitted.lower(*jax.tree.map(spec, (local, *shared)))
 
-        lowered = [lower(device) for device in self.devices]  # one trace, reused: same shapes
+        self.lowered = [lower(device) for device in self.devices]  # one trace serves every device
+        return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), self.lowered[0].out_info)
+
+    def compile(self, local=None, *shared) -> float:
+        """Compiles for every device (lowering first from `local` and `shared` unless `lower` ran),
+        the devices' compiles in threads; returns the wall seconds."""
+        start = time.perf_counter()
+        if local is not None:
+            self.lower(local, *shared)
         options = [compiler_options(device) for device in self.devices]
         with ThreadPoolExecutor(max_workers=len(self.devices)) as pool:
-            self.executables = list(pool.map(lambda lo, opt: lo.compile(opt), lowered, options))
+            self.executables = list(pool.map(lambda lo, opt: lo.compile(opt), self.lowered, options))
+        self.lowered = []
         return time.perf_counter() - start
-
-    def shapes(self, local, *shared):
-        """The shapes of one device's outputs."""
-        return jax.eval_shape(self.jitted, local, *shared)
 
     def __call__(self, locals_: list, *shared) -> list:
         """Dispatches device i's run on `locals_[i]` (not awaited); returns the devices' outputs."""
@@ -307,11 +312,11 @@ class NestedBlocks:
             tick = time.perf_counter()
             self.simulation = self._simulation_program()
             indices = self._indices(start)
-            data = self.simulation.shapes(indices[0], self.params)
+            data = self.simulation.lower(indices[0], self.params)
             fits = {r: self._fit_program(r) for r in remainders}
             with ThreadPoolExecutor(max_workers=max(1, len(remainders))) as pool:
                 futures = [pool.submit(fit.compile, data, *self._shared(1, 2, info)) for fit in fits.values()]
-                self.simulation.compile(indices[0], self.params)
+                self.simulation.compile()
                 self.first_block = self.simulation(indices, self.params) if start < self.stop else None
                 for future in futures:
                     future.result()
