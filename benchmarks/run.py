@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from . import (
+    bench_compile,
     bench_dynamax,
     bench_fisher,
     bench_kernels,
@@ -25,7 +26,7 @@ def main(quick: bool = False, out=None) -> int:
     cold_compiles()
     benches = (
         bench_simulate, bench_kernels, bench_fisher, bench_stderr, bench_streaming, bench_dynamax, bench_main_job,
-        bench_scaling,
+        bench_scaling, bench_compile,
     )  # fmt: skip
     for bench in benches:
         bench.main(quick=quick, out=out)

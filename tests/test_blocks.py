@@ -94,3 +94,24 @@ def test_job_array_shards_of_a_blocked_sweep_merge_to_the_single_run(key, tmp_pa
         tj.sweep(LDS, replicates=24, key=key, max_cell_bytes=budget, out=tmp_path, shard=(index, 2), **GRID)
     merged = tj.merge_shards(tmp_path)
     assert merged.table == reference.table
+
+
+def test_map_batches_is_a_batched_map_and_refuses_a_ragged_axis():
+    import jax.numpy as jnp
+    import numpy as np
+
+    xs = {"a": jnp.arange(12.0).reshape(6, 2), "b": jnp.arange(6.0)}
+    fn = lambda x: (jnp.sum(x["a"]) * x["b"], x["a"] * 2)
+    out = jax.jit(lambda xs: _blocks.map_batches(fn, xs, 3))(xs)
+    expected = jax.vmap(fn)(xs)
+    assert all(np.array_equal(o, e) for o, e in zip(out, expected, strict=True))
+    with pytest.raises(ValueError, match="batch: 6 replicates are not a multiple of the batch width 4"):
+        _blocks.map_batches(fn, xs, 4)
+
+
+def test_compiler_options_switch_the_cpu_emitters_and_nothing_else(monkeypatch):
+    cpu = jax.devices("cpu")[0]
+    monkeypatch.delenv("TRAJAX_CPU_FUSION_EMITTERS", raising=False)
+    assert _blocks.compiler_options(cpu) == {"xla_cpu_use_fusion_emitters": False}
+    monkeypatch.setenv("TRAJAX_CPU_FUSION_EMITTERS", "1")  # XLA's default, for long sweeps
+    assert _blocks.compiler_options(cpu) is None
