@@ -72,13 +72,6 @@ def temporaries(compiled, outputs: bool = True) -> int:
     return int(stats.temp_size_in_bytes + (stats.output_size_in_bytes if outputs else 0))
 
 
-def compile_timed(program, *args):
-    """(AOT executable, seconds spent lowering and compiling it)."""
-    start = time.perf_counter()
-    compiled = program.lower(*args).compile()
-    return compiled, time.perf_counter() - start
-
-
 def map_batches(fn, xs, batch: int):
     """`fn` over the leading axis of `xs`, `batch` at a time (vmapped), in a loop that XLA keeps.
 
@@ -228,7 +221,7 @@ class NestedBlocks:
     """
 
     def __init__(self, model, plan, data_key, m_max, T_max, first, stop, batch, devices, budget, block=None):
-        self.model, self.plan, self.data_key = model, plan, data_key
+        self.plan, self.data_key = plan, data_key
         # the model's arrays are arguments of the programs, never constants: XLA folds constants
         # with its own arithmetic (lgamma of a Student-t df, say), which can differ in the last bit
         # from the compiled code's, and whether it folds depends on the device count

@@ -203,7 +203,6 @@ def _divisors_below(m: int, limit: int) -> list[int]:
 
 def run_cell(
     model,
-    theta_star,
     info,
     data_key,
     m,
@@ -407,7 +406,7 @@ def sweep(
         for mi, Ti in todo:
             info = infos[Ti][0]
             outs, compile_s, run_s, chunk, programs, memory = run_cell(
-                model, theta_star, info, data_key, mi, Ti, stop - first, design, fit_options, batch,
+                model, info, data_key, mi, Ti, stop - first, design, fit_options, batch,
                 devices, budget, offset=first,
             )  # fmt: skip
             _warn_over_budget(memory, budget, f"cell m={mi}, T={Ti}")
