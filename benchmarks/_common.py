@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import platform
 import subprocess
@@ -54,6 +55,25 @@ def write_result(name: str, record: dict, out_dir=None) -> Path:
     path = out_dir / f"{name}.json"
     path.write_text(json.dumps({"benchmark": name, **environment(), **record}, indent=2) + "\n")
     return path
+
+
+def timed_sweep(command: list[str], out: Path, env=None) -> dict:
+    """Runs `command` (a `trajax sweep` writing to `out`) in a fresh process from the checkout's
+    root; returns its wall seconds and timings.csv's compile and run seconds summed over cells
+    (and the rows themselves). A failed run raises with the end of its stderr."""
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).parent.parent, env=env)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[1:])} failed:\n{done.stderr[-2000:]}")
+    with open(Path(out) / "timings.csv") as f:
+        timings = list(csv.DictReader(f))
+    return {
+        "wall_s": wall,
+        "compile_s": sum(float(t["compile_s"]) for t in timings),
+        "run_s": sum(float(t["run_s"]) for t in timings),
+        "timings": timings,
+    }
 
 
 def compile_timed(fn, *args):

@@ -21,13 +21,11 @@ import io
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from ._common import run_cli, write_result
+from ._common import run_cli, timed_sweep, write_result
 from .bench_scaling import config_text
 
 ROOT = Path(__file__).parent.parent
@@ -35,20 +33,10 @@ ROOT = Path(__file__).parent.parent
 
 def run_once(config: Path, out: Path, fusion_emitters: bool) -> dict:
     env = dict(os.environ, TRAJAX_CPU_FUSION_EMITTERS="1" if fusion_emitters else "0")
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "trajax", "sweep", str(config), "--out", str(out), "--quiet", "--no-cache", "--force"],
-        capture_output=True, text=True, cwd=ROOT, env=env,
-    )  # fmt: skip
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"{config.name} failed:\n{done.stderr[-2000:]}")
-    with open(out / "timings.csv") as f:
-        timings = list(csv.DictReader(f))
+    command = [sys.executable, "-m", "trajax", "sweep", str(config), "--out", str(out), "--quiet", "--no-cache", "--force"]  # fmt: skip
+    run = timed_sweep(command, out, env)
     return {
-        "wall_s": wall,
-        "compile_s": sum(float(t["compile_s"]) for t in timings),
-        "run_s": sum(float(t["run_s"]) for t in timings),
+        **{k: run[k] for k in ("wall_s", "compile_s", "run_s")},
         "cells_csv": (out / "cells.csv").read_text(),
     }
 

@@ -18,11 +18,9 @@ python -m benchmarks.bench_scaling [--quick]
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import RESULTS, write_result
+from ._common import RESULTS, timed_sweep, write_result
 
 NU = 5.0
 A3 = [[0.6, 0.1, 0.0], [0.0, 0.5, 0.2], [0.1, 0.0, 0.4]]
@@ -67,18 +65,9 @@ def run_sweep(m_values, T_values, R, devices, workdir: Path) -> dict:
     config = workdir / f"R{R}_d{devices}.toml"
     config.write_text(config_text(m_values, T_values, R))
     out = workdir / f"R{R}_d{devices}"
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_scaling", "--child", str(config), str(out), str(devices)],
-        capture_output=True, text=True, cwd=Path(__file__).parent.parent,
-    )  # fmt: skip
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"sweep R={R} devices={devices} failed:\n{done.stderr[-2000:]}")
-    with open(out / "timings.csv") as f:
-        timings = list(csv.DictReader(f))
-    compile_s = sum(float(t["compile_s"]) for t in timings)
-    run_s = sum(float(t["run_s"]) for t in timings)
+    command = [sys.executable, "-m", "benchmarks.bench_scaling", "--child", str(config), str(out), str(devices)]  # fmt: skip
+    run = timed_sweep(command, out)
+    timings, wall, compile_s, run_s = run["timings"], run["wall_s"], run["compile_s"], run["run_s"]
     summary = json.loads((out / "summary.json").read_text())
     cells = summary["cells"]
     return {
