@@ -361,3 +361,19 @@ def test_compilations_do_not_grow_with_replicates_or_cells(key):
         jax.monitoring.unregister_event_duration_listener(listener)
     print("sweep programs compiled:", counts)
     assert counts == {"2x2, R=16": 3, "2x2, R=40": 3, "3x3, R=16": 4, "3x3, one class": 2}
+
+
+def test_the_eta_counts_compiles_only_where_cells_compile_and_fits_fixed_run_costs():
+    from trajax._sweep import _Clock
+
+    nested = _Clock([(16, 32), (256, 128)], done=0)
+    nested.compiling = False  # a nested sweep's cells share programs compiled up front
+    nested.finished(16, 32, {"compile_s": 4.0, "run_s": 0.7})
+    assert nested.eta() == pytest.approx(0.7)  # one cell left, at the mean run per cell; no compile
+
+    per_cell = _Clock([(10, 10), (20, 10), (40, 10), (80, 10)], done=0)
+    per_cell.finished(10, 10, {"compile_s": 2.0, "run_s": 1.5})
+    assert per_cell.eta() == pytest.approx(3 * 2.0 + 3 * 1.5)  # one size known: means per cell
+    per_cell.finished(20, 10, {"compile_s": 2.0, "run_s": 2.0})
+    # run = 1 s + 0.005 s·m·T through both cells: 3 s and 5 s left; 2 s of compile per cell
+    assert per_cell.eta() == pytest.approx(2 * 2.0 + 3.0 + 5.0)

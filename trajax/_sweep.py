@@ -401,7 +401,9 @@ def sweep(
     )
     if nested is not None and todo:
         verbose = progress is True and lead
+        clock.compiling = False  # its cells share the programs `prepare` compiles up front
         nested = _run_nested(nested, todo, infos, model, writer, finish_cell, verbose)
+        clock.compiling = nested is None  # infeasible: the cells run (and compile) one by one
     if nested is None:
         for mi, Ti in todo:
             info = infos[Ti][0]
@@ -431,25 +433,37 @@ def sweep(
 
 
 class _Clock:
-    """Progress accounting: cells finished and an ETA (mean compile time per remaining cell +
-    run time in proportion to m·T)."""
+    """Progress accounting: cells finished and an ETA: the mean compile time per cell for each
+    remaining cell that compiles its own program (none once a nested sweep has compiled the
+    programs its cells share), plus run time from a + b·m·T fitted to the cells run so far (the
+    mean per cell until two sizes are known: a small first cell carries fixed costs that m·T
+    alone would blow up)."""
 
     def __init__(self, todo, done: int):
-        self.count, self.cells_run, self.cells_left = done, 0, len(todo)
-        self.compile_total = self.run_total = 0.0
-        self.work_run, self.work_left = 0, sum(m * T for m, T in todo)
+        self.count, self.left = done, list(todo)
+        self.compile_total, self.runs = 0.0, []  # runs: (m·T, run seconds) of finished cells
+        self.compiling = True  # whether each remaining cell compiles its own program
 
     def finished(self, m, T, timing) -> None:
-        self.count, self.cells_run, self.cells_left = self.count + 1, self.cells_run + 1, self.cells_left - 1
+        self.count += 1
+        self.left.remove((m, T))
         self.compile_total += timing["compile_s"]
-        self.run_total += timing["run_s"]
-        self.work_run, self.work_left = self.work_run + m * T, self.work_left - m * T
+        self.runs.append((m * T, timing["run_s"]))
 
     def eta(self) -> float:
-        if not self.cells_run:
+        if not self.runs:
             return math.nan
-        compile_left = self.compile_total / self.cells_run * self.cells_left
-        return compile_left + (self.run_total / self.work_run * self.work_left if self.work_run else 0.0)
+        compile_left = self.compile_total / len(self.runs) * len(self.left) if self.compiling else 0.0
+        work, seconds = (np.array(x, float) for x in zip(*self.runs, strict=True))
+        work_left = sum(m * T for m, T in self.left)
+        run_left = seconds.mean() * len(self.left)
+        if len(set(work)) >= 2:
+            slope, intercept = np.polyfit(work, seconds, 1)
+            if slope >= 0 and intercept >= 0:
+                run_left = intercept * len(self.left) + slope * work_left
+            elif slope >= 0:  # no fixed cost to speak of: proportional to m·T
+                run_left = seconds.sum() / work.sum() * work_left
+        return compile_left + run_left
 
 
 def _device_budget(max_cell_bytes, devices) -> int:
