@@ -38,7 +38,15 @@ from jax.sharding import SingleDeviceSharding
 from ._simulate import simulate, trajectory_shapes
 from ._windows import fit_prefix
 
-__all__ = ["NestedBlocks", "OnDevices", "working_set", "state_bytes", "map_batches", "gather"]
+__all__ = [
+    "NestedBlocks",
+    "OnDevices",
+    "working_set",
+    "state_bytes",
+    "map_batches",
+    "gather",
+    "share_devices",
+]
 
 
 def state_bytes(model, T) -> int:
@@ -72,21 +80,24 @@ def temporaries(compiled, outputs: bool = True) -> int:
     return int(stats.temp_size_in_bytes + (stats.output_size_in_bytes if outputs else 0))
 
 
-def map_batches(fn, xs, batch: int):
+def map_batches(fn, xs, batch: int, out_shapes=None):
     """`fn` over the leading axis of `xs`, `batch` at a time (vmapped), in a loop that XLA keeps.
 
     Like `lax.map(fn, xs, batch_size=batch)`, except that the loop's trip count passes through an
     optimisation barrier: XLA inlines a loop it knows runs once, and the code it then compiles can
     round differently from the loop body's. Here a device holding one batch runs the same loop as
-    a device holding many. The leading axis must be a multiple of `batch` (the sweeps pad it so)."""
+    a device holding many. The leading axis must be a multiple of `batch` (the sweeps pad it so).
+    `out_shapes`, the shapes of `fn`'s output for one item (`jax.ShapeDtypeStruct` leaves), saves
+    tracing `fn` a second time to find them (a third of a windowed fit program's trace)."""
     n = jax.tree.leaves(xs)[0].shape[0]
     if n % batch:
         raise ValueError(f"batch: {n} replicates are not a multiple of the batch width {batch}")
     count = n // batch
     batched = jax.tree.map(lambda x: x.reshape(count, batch, *x.shape[1:]), xs)
     vfn = jax.vmap(fn)
-    shapes = jax.eval_shape(vfn, jax.tree.map(lambda x: x[0], batched))
-    out = jax.tree.map(lambda s: jnp.zeros((count, *s.shape), s.dtype), shapes)
+    if out_shapes is None:
+        out_shapes = jax.eval_shape(fn, jax.tree.map(lambda x: x[0, 0], batched))
+    out = jax.tree.map(lambda s: jnp.zeros((count, batch, *s.shape), s.dtype), out_shapes)
 
     def body(i, out):
         y = vfn(jax.tree.map(lambda x: jax.lax.dynamic_index_in_dim(x, i, keepdims=False), batched))
@@ -113,54 +124,89 @@ class OnDevices:
     """`fn(local, *shared)` run on every device at once: `local` is the device's own share of the
     replicates, `shared` the same on every device.
 
-    The single-device program is compiled for each device (in threads: XLA compiles outside the
-    GIL) rather than as one SPMD program over a mesh (`shard_map`, `pmap`): XLA compiles a
-    partitioned module through other passes, and its results differed from one device's in the
-    last bit (measured: 9 of 128 θ̂ of a Student-t linear system). Every device running the same
-    single-device program makes a replicate's numbers the same, bit for bit, on 1 or n devices
-    and in any process (tests/test_sweep.py)."""
+    Every share runs the same single-device program, rather than one SPMD program over a mesh
+    (`shard_map`, `pmap`): XLA compiles a partitioned module through other passes, and its results
+    differed from one device's in the last bit (measured: 9 of 128 θ̂ of a Student-t linear
+    system). So a replicate's numbers are the same, bit for bit, on 1 or n devices and in any
+    process (tests/test_sweep.py).
+
+    CPU devices share the host's cores and memory, so on the CPU the program is compiled once
+    and every share runs on the first device, each dispatched from its own worker thread: XLA
+    runs executions dispatched from different threads concurrently (from one thread, in order),
+    so n CPU devices keep n cores busy for the compile time of one. Accelerators each compile
+    their own copy (in threads: XLA compiles outside the GIL) and run their own share."""
 
     def __init__(self, fn, devices):
         self.jitted = jax.jit(fn)
         self.devices = list(devices)
+        self.homes = share_devices(self.devices)  # where each share lives and runs
+        self.targets = list(dict.fromkeys(self.homes))  # one compile per distinct device
         self.lowered: list = []
-        self.executables: list = []
+        self.executables: dict = {}
 
     def lower(self, local, *shared):
-        """Traces and lowers for every device from the shapes of one device's `local` and of
-        `shared` (arrays or `jax.ShapeDtypeStruct`s); returns the shapes of one device's outputs."""
+        """Traces and lowers for every target device from the shapes of one share's `local` and of
+        `shared` (arrays or `jax.ShapeDtypeStruct`s); returns the shapes of one share's outputs."""
 
         def lower(device):
             where = SingleDeviceSharding(device)
             spec = lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=where)
             return self.jitted.lower(*jax.tree.map(spec, (local, *shared)))
 
-        self.lowered = [lower(device) for device in self.devices]  # one trace serves every device
+        self.lowered = [lower(device) for device in self.targets]  # one trace serves every device
         return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), self.lowered[0].out_info)
 
     def compile(self, local=None, *shared) -> float:
-        """Compiles for every device (lowering first from `local` and `shared` unless `lower` ran),
-        the devices' compiles in threads; returns the wall seconds."""
+        """Compiles for every target device (lowering first from `local` and `shared` unless
+        `lower` ran), the devices' compiles in threads; returns the wall seconds."""
         start = time.perf_counter()
         if local is not None:
             self.lower(local, *shared)
-        options = [compiler_options(device) for device in self.devices]
-        with ThreadPoolExecutor(max_workers=len(self.devices)) as pool:
-            self.executables = list(pool.map(lambda lo, opt: lo.compile(opt), self.lowered, options))
+        options = [compiler_options(device) for device in self.targets]
+        with ThreadPoolExecutor(max_workers=len(self.targets)) as pool:
+            executables = list(pool.map(lambda lo, opt: lo.compile(opt), self.lowered, options))
+        self.executables = dict(zip(self.targets, executables, strict=True))
         self.lowered = []
         return time.perf_counter() - start
 
     def __call__(self, locals_: list, *shared) -> list:
-        """Dispatches device i's run on `locals_[i]` (not awaited); returns the devices' outputs."""
-        return [
-            executable(local, *jax.device_put(shared, device))
-            for executable, local, device in zip(self.executables, locals_, self.devices, strict=True)
-        ]
+        """Dispatches share i's run on `locals_[i]` (not awaited), each share from its worker
+        thread; returns the shares' outputs."""
+        placed = {device: jax.device_put(shared, device) for device in self.targets}
+
+        def run(i):
+            home = self.homes[i]
+            return self.executables[home](locals_[i], *placed[home])
+
+        if len(self.homes) == 1:
+            return [run(0)]
+        futures = [_worker(i).submit(run, i) for i in range(len(self.homes))]
+        return [future.result() for future in futures]
 
     @property
     def compiled(self):
-        """One device's executable (all have the same program, hence the same memory analysis)."""
-        return self.executables[0]
+        """One share's executable (all run the same program, hence the same memory analysis)."""
+        return self.executables[self.targets[0]]
+
+
+def share_devices(devices) -> list:
+    """The device each share of the replicates lives and runs on: every CPU device's share on the
+    first CPU device (one compile for all, see `OnDevices`), an accelerator's on itself."""
+    devices = list(devices)
+    if all(device.platform == "cpu" for device in devices):
+        return [devices[0]] * len(devices)
+    return devices
+
+
+_WORKERS: list = []
+
+
+def _worker(i: int) -> ThreadPoolExecutor:
+    """Share i's dispatch thread (one per share, kept for the process: what a thread dispatches
+    runs in order, the threads' work concurrently)."""
+    while len(_WORKERS) <= i:
+        _WORKERS.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"trajax-share-{len(_WORKERS)}"))
+    return _WORKERS[i]
 
 
 def replicates_per_device(replicates: int, batch: int, num_devices: int) -> int:
@@ -189,6 +235,15 @@ def gather(outs: list, replicates: int) -> list:
     if jax.process_count() > 1:  # every process gets every replicate, in global device order
         results = [np.asarray(process_allgather(r)).reshape(-1, *r.shape[1:]) for r in results]
     return [r[:replicates] for r in results]
+
+
+def error_shapes(theta_star):
+    """Shapes of `_replicate_errors`' output for one replicate (for `map_batches`)."""
+    from ._results import RESULTS, result_code
+
+    scalar = jax.ShapeDtypeStruct((), theta_star.dtype)
+    code = jax.ShapeDtypeStruct((), result_code(RESULTS.successful).dtype)
+    return scalar, scalar, code, scalar, jax.ShapeDtypeStruct(theta_star.shape, theta_star.dtype)
 
 
 def _replicate_errors(result, theta_star, info, m):
@@ -268,15 +323,19 @@ class NestedBlocks:
     # ---- programs ----------------------------------------------------------------------------
     def _indices(self, a: int) -> list:
         """Each local device's replicate indices of the block starting at replicate `a`."""
-        return replicate_indices(self.per_device, self.devices, a)
+        return replicate_indices(self.per_device, share_devices(self.devices), a)
 
     def _simulation_program(self) -> OnDevices:
         static, key, M, T = self.static, self.data_key, self.m_max, self.T_max
+        shapes = jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct((M, *x.shape), x.dtype),
+            trajectory_shapes(eqx.combine(self.params, static), T),
+        )
 
         def sweep_simulate(indices, params):
             model = eqx.combine(params, static)
             one = lambda r: simulate(model, jax.random.fold_in(key, r), M, T)
-            return map_batches(one, indices, self.batch)
+            return map_batches(one, indices, self.batch, shapes)
 
         return OnDevices(sweep_simulate, self.devices)
 
@@ -286,7 +345,7 @@ class NestedBlocks:
         def sweep_fit(data, m, T, info, params):
             model = eqx.combine(params, static)
             one = lambda d: _replicate_errors(fit_prefix(model, d, m, T, plan, r), model.theta, info, m)
-            return map_batches(one, data, self.batch)
+            return map_batches(one, data, self.batch, error_shapes(model.theta))
 
         return OnDevices(sweep_fit, self.devices)
 

@@ -115,7 +115,8 @@ def plot_rates(result, path) -> None:
     table = result.table
     T_values = sorted({r["T"] for r in table})
     colors = colormaps["viridis"](np.linspace(0.1, 0.85, len(T_values)))
-    fig = Figure(figsize=(16, 4.4), layout="constrained")
+    fig = Figure(figsize=(16, 4.4))
+    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.12, top=0.86, wspace=0.22)
     ax, ax_ratio, ax_cover = fig.subplots(1, 3)
     for color, T in zip(colors, T_values, strict=True):
         rows = sorted((r for r in table if r["T"] == T), key=lambda r: r["m"])

@@ -47,10 +47,12 @@ from ._blocks import (
     NestedBlocks,
     OnDevices,
     _replicate_errors,
+    error_shapes,
     gather,
     map_batches,
     replicate_indices,
     replicates_per_device,
+    share_devices,
     state_bytes,
     working_set,
 )
@@ -192,7 +194,7 @@ def _cell_program(static, info, data_key, m, T, design, fit_options, batch, chun
                 result = fit_streaming(model, key, m, T, chunk_size=chunk, **fit_options)
             return _replicate_errors(result, model.theta, info, m)
 
-        return map_batches(one, indices, batch)
+        return map_batches(one, indices, batch, error_shapes(model.theta))
 
     return sweep_cell
 
@@ -227,7 +229,8 @@ def run_cell(
     Returns ((sq_err, fisher_stat, result codes, Wald coverage, θ̂), compile_s, run_s, chunk
     (None: not streamed), compilations, working set in bytes per device).
     """
-    indices = replicate_indices(replicates_per_device(replicates, batch, len(devices)), devices, offset)
+    per_device = replicates_per_device(replicates, batch, len(devices))
+    indices = replicate_indices(per_device, share_devices(devices), offset)
     params, static = eqx.partition(model, eqx.is_array)  # arguments, not constants (see NestedBlocks)
     chunk = stream_chunk(model, m, T, batch, budget)
     compile_s, compilations = 0.0, 0
