@@ -159,9 +159,10 @@ def test_results_identical_with_one_and_two_devices(name, tmp_path):
         assert run.returncode == 0, run.stderr
         summary = json.loads((out / "summary.json").read_text())
         assert summary["device"]["num_local_devices"] == n
-        # which path ran: nested windows compile 2 programs at the first cell, per-cell 1 per cell
-        expected = [1, 1] if name == "glm_per_cell" else [2, 0]
-        assert [int(t["compilations"]) for t in summary["timings"]["cells"]] == expected
+        # which path ran: nested windows compile every program at the first cell (the
+        # simulation again when its temporaries shrink the block), per-cell 1 per cell
+        counts = [int(t["compilations"]) for t in summary["timings"]["cells"]]
+        assert counts == [1, 1] if name == "glm_per_cell" else (counts[0] >= 2 and counts[1] == 0)
         if name == "lds_blocks":
             assert summary["timings"]["cells"][0]["blocks"] > 1
         outputs[n] = [(out / table).read_text() for table in ("cells.csv", "replicates.csv")]

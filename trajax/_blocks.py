@@ -290,6 +290,7 @@ class NestedBlocks:
         self.simulation = None
         self.fits: dict[int, object] = {}
         self.memory = 0  # the working set per device, as measured (bytes)
+        self.compilations = 0  # programs compiled by `prepare`, discarded ones included
 
     # ---- sizes -------------------------------------------------------------------------------
     def _blocks_for(self, per_device: int) -> int:
@@ -304,7 +305,11 @@ class NestedBlocks:
         return min(whole, (room // (2 * self.data_bytes)) // self.batch * self.batch)
 
     def _block_from_data(self) -> int:
-        return self._fit_block(self.budget)
+        """The first guess, before any program is compiled: the data within the budget less a
+        reserve for the simulation's temporaries of two batches' data (its noise draws for one
+        batch: about 1.5 batches' data for a Student-t linear system). The compiled programs'
+        measured temporaries then decide (`prepare`)."""
+        return self._fit_block(self.budget - 2 * self.batch * self.data_bytes)
 
     @property
     def feasible(self) -> bool:
@@ -355,8 +360,11 @@ class NestedBlocks:
         GIL, so a second core halves the wait), dispatches the simulation of the block starting
         at replicate `start` as soon as its program exists (so the devices simulate while the
         fits compile), and checks the working set against the budget: when over it, the block
-        shrinks and the programs are compiled again. Returns the wall seconds spent compiling;
-        after it `feasible` says whether nested blocks honour the budget at all, and
+        shrinks and the programs are compiled again. With several blocks, the simulation is
+        compiled first and its temporaries (a batch of noise draws: 300 MB at m = T = 512, d = 3)
+        checked before the fits compile, so a block they push over the budget costs one more
+        simulation compile rather than every program's. Returns the wall seconds spent
+        compiling; after it `feasible` says whether nested blocks honour the budget at all, and
         `first_block` holds the (pending) data of the block at `start` (default `first`; a
         resumed sweep starts after its checkpoints)."""
         start = self.first if start is None else start
@@ -366,28 +374,49 @@ class NestedBlocks:
             self.simulation = self._simulation_program()
             indices = self._indices(start)
             data = self.simulation.lower(indices[0], self.params)
+            if self.num_blocks > 1:
+                self.simulation.compile()
+                self.compilations += 1
+                temp = temporaries(self.simulation.compiled, outputs=False)
+                if self._resident() + temp > self.budget:
+                    total += time.perf_counter() - tick
+                    if not self._shrink(temp):
+                        return total
+                    continue
             fits = {r: self._fit_program(r) for r in remainders}
             with ThreadPoolExecutor(max_workers=max(1, len(remainders))) as pool:
                 futures = [pool.submit(fit.compile, data, *self._shared(1, 2, info)) for fit in fits.values()]
-                self.simulation.compile()
+                if not self.simulation.executables:
+                    self.simulation.compile()
+                    self.compilations += 1
                 self.first_block = self.simulation(indices, self.params) if start < self.stop else None
                 for future in futures:
                     future.result()
             self.fits = fits
+            self.compilations += len(fits)
             total += time.perf_counter() - tick
-            resident = self.per_device * self.data_bytes * (1 if self.num_blocks == 1 else 2)
             # the simulation's output is the data block, counted as resident
             temp = max(
                 [temporaries(self.simulation.compiled, outputs=False)]
                 + [temporaries(fit.compiled) for fit in self.fits.values()]
             )
-            self.memory = resident + temp
+            self.memory = self._resident() + temp
             if self.memory <= self.budget:
                 return total
             self.first_block = None
-            self.per_device = min(self._fit_block(self.budget - temp), self.per_device - self.batch)
-            if not self.feasible:  # not even one batch per device: the sweep runs per cell
+            if not self._shrink(temp):
                 return total
+
+    def _resident(self) -> int:
+        """Bytes of simulated data held per device: the block being fitted, and the next one when
+        there are several."""
+        return self.per_device * self.data_bytes * (1 if self.num_blocks == 1 else 2)
+
+    def _shrink(self, temp: int) -> bool:
+        """Shrinks the block so that its data and `temp` bytes of temporaries fit the budget;
+        returns `feasible` (False: not even one batch per device, the sweep runs per cell)."""
+        self.per_device = min(self._fit_block(self.budget - temp), self.per_device - self.batch)
+        return self.feasible
 
     def _shared(self, m, T, info):
         return jnp.int32(m), jnp.int32(T), info, self.params

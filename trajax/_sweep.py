@@ -527,12 +527,13 @@ def _run_nested(nested, todo, infos, model, writer, finish_cell, verbose):
     if not nested.feasible:
         return None
     pending = {cell: [saved[cell]] if cell in saved else [] for cell in todo}
-    # the programs compile concurrently: the first cell is charged their wall time, and each
-    # program is counted at the first cell that uses it
+    # the programs compile concurrently: the first cell is charged their wall time, each fit
+    # program is counted at the first cell that uses it, the simulation and any program
+    # compiled again for a smaller block at the first cell
     compile_s = {cell: 0.0 for cell in todo}
     compile_s[todo[0]] = compile_wall
     compilations = {cell: 0 for cell in todo}
-    compilations[todo[0]] += 1  # the simulation
+    compilations[todo[0]] += nested.compilations - len(remainders)
     first_of_class = {}
     for cell in todo:
         first_of_class.setdefault(nested.plan.remainder(cell[1]), cell)
