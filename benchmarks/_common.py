@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -59,17 +61,25 @@ def write_result(name: str, record: dict, out_dir=None) -> Path:
 
 def timed_sweep(command: list[str], out: Path, env=None) -> dict:
     """Runs `command` (a `trajax sweep` writing to `out`) in a fresh process from the checkout's
-    root; returns its wall seconds and timings.csv's compile and run seconds summed over cells
-    (and the rows themselves). A failed run raises with the end of its stderr."""
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).parent.parent, env=env)
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command[1:])} failed:\n{done.stderr[-2000:]}")
+    root; returns its wall seconds, its peak resident memory (`os.wait4`'s rusage of that process
+    alone) and timings.csv's compile and run seconds summed over cells (and the rows themselves).
+    A failed run raises with the end of its stderr."""
+    with tempfile.TemporaryFile("w+") as stderr:
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=stderr, cwd=Path(__file__).parent.parent, env=env
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        if process.returncode != 0:
+            stderr.seek(0)
+            raise RuntimeError(f"{' '.join(command[1:])} failed:\n{stderr.read()[-2000:]}")
     with open(Path(out) / "timings.csv") as f:
         timings = list(csv.DictReader(f))
     return {
         "wall_s": wall,
+        "peak_rss_bytes": usage.ru_maxrss * 1024,  # KiB on Linux
         "compile_s": sum(float(t["compile_s"]) for t in timings),
         "run_s": sum(float(t["run_s"]) for t in timings),
         "timings": timings,

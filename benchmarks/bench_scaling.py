@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -51,21 +50,14 @@ def _cli_flags() -> list[str]:
     return ["--no-cache"] if "--no-cache" in sweep.choices["sweep"].format_help() else []
 
 
-def child(config: str, out: str, devices: int) -> int:
-    """Runs one sweep through the CLI in this process and records its peak RSS."""
-    from trajax._cli import main
-
-    code = main(["sweep", config, "--out", out, "--quiet", "--cpu-devices", str(devices), *_cli_flags()])
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    Path(out, "peak_rss.json").write_text(json.dumps({"peak_rss_bytes": peak_kib * 1024}))
-    return code
-
-
 def run_sweep(m_values, T_values, R, devices, workdir: Path) -> dict:
     config = workdir / f"R{R}_d{devices}.toml"
     config.write_text(config_text(m_values, T_values, R))
     out = workdir / f"R{R}_d{devices}"
-    command = [sys.executable, "-m", "benchmarks.bench_scaling", "--child", str(config), str(out), str(devices)]  # fmt: skip
+    command = [
+        sys.executable, "-m", "trajax", "sweep", str(config), "--out", str(out), "--quiet",
+        "--cpu-devices", str(devices), *_cli_flags(),
+    ]  # fmt: skip
     run = timed_sweep(command, out)
     timings, wall, compile_s, run_s = run["timings"], run["wall_s"], run["compile_s"], run["run_s"]
     summary = json.loads((out / "summary.json").read_text())
@@ -81,7 +73,7 @@ def run_sweep(m_values, T_values, R, devices, workdir: Path) -> dict:
         "compilations": sum(int(t["compilations"]) for t in timings),
         "blocks": int(timings[0].get("blocks") or 1),
         "working_set_bytes_per_device": int(float(timings[0].get("memory_bytes") or 0)),
-        "peak_rss_bytes": json.loads((out / "peak_rss.json").read_text())["peak_rss_bytes"],
+        "peak_rss_bytes": run["peak_rss_bytes"],
         "failed_fits": sum(int(c.get("failed", 0)) for c in cells),
     }
 
@@ -192,8 +184,6 @@ def main(quick: bool = False, out=None) -> dict:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--child":
-        raise SystemExit(child(sys.argv[2], sys.argv[3], int(sys.argv[4])))
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=None)
