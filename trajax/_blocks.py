@@ -306,10 +306,11 @@ class NestedBlocks:
 
     def _block_from_data(self) -> int:
         """The first guess, before any program is compiled: the data within the budget less a
-        reserve for the simulation's temporaries of two batches' data (its noise draws for one
-        batch: about 1.5 batches' data for a Student-t linear system). The compiled programs'
-        measured temporaries then decide (`prepare`)."""
-        return self._fit_block(self.budget - 2 * self.batch * self.data_bytes)
+        reserve of three batches' data for the simulation's temporaries (the random bits and
+        noise of one batch: 3.0 batches' data for a Student-t linear system, as XLA measured it).
+        The compiled programs' measured temporaries then decide (`prepare`); a guess that was
+        too large costs one more compile of the simulation."""
+        return self._fit_block(self.budget - 3 * self.batch * self.data_bytes)
 
     @property
     def feasible(self) -> bool:
