@@ -20,7 +20,6 @@ from collections.abc import Callable
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import optax
 from jaxtyping import Array, Bool, Float, Int
 
 from ._results import RESULTS
@@ -170,6 +169,8 @@ class LBFGS(eqx.Module):
     memory_size: int = eqx.field(static=True, default=10)
 
     def minimise(self, objective: Callable, u0: Float[Array, " q"]) -> Solution:
+        import optax  # here, not at the top: Newton fits (most sweeps) never pay for its import
+
         solver = optax.lbfgs(memory_size=self.memory_size)
         value_and_grad = optax.value_and_grad_from_state(objective)
         eps = jnp.finfo(u0.dtype).eps

@@ -587,7 +587,8 @@ def _print_block(k, n, a, b, run_s) -> None:
 def _describe_fit_start(model, fit_options: dict, T: int) -> str:
     """Where the sweep's iterative fits start (recorded in summary.json); warns when that is the
     truth θ*, which makes the error of a non-convex fit look better than it is."""
-    example = jax.tree.map(lambda s: jax.ShapeDtypeStruct((2, *s.shape), s.dtype), trajectory_shapes(model, T))
+    shapes = trajectory_shapes(model, T)
+    example = jax.tree.map(lambda s: jax.ShapeDtypeStruct((2, *s.shape), s.dtype), shapes)
     plan, _ = make_plan(model, example, **fit_options)  # the errors fit would give, before any work
     text = describe_start(model, plan, example)
     if plan.init == "model" and plan.method in ("newton", "lbfgs"):
