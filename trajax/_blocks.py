@@ -28,7 +28,6 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -276,11 +275,7 @@ class NestedBlocks:
     """
 
     def __init__(self, model, plan, data_key, m_max, T_max, first, stop, batch, devices, budget, block=None):
-        self.plan, self.data_key = plan, data_key
-        # the model's arrays are arguments of the programs, never constants: XLA folds constants
-        # with its own arithmetic (lgamma of a Student-t df, say), which can differ in the last bit
-        # from the compiled code's, and whether it folds depends on the device count
-        self.params, self.static = eqx.partition(model, eqx.is_array)
+        self.model, self.plan, self.data_key = model, plan, data_key
         self.m_max, self.T_max, self.first, self.stop = m_max, T_max, first, stop
         self.batch, self.budget = batch, budget
         self.devices = list(devices)
@@ -332,24 +327,21 @@ class NestedBlocks:
         return replicate_indices(self.per_device, share_devices(self.devices), a)
 
     def _simulation_program(self) -> OnDevices:
-        static, key, M, T = self.static, self.data_key, self.m_max, self.T_max
+        model, key, M, T = self.model, self.data_key, self.m_max, self.T_max
         shapes = jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct((M, *x.shape), x.dtype),
-            trajectory_shapes(eqx.combine(self.params, static), T),
+            lambda x: jax.ShapeDtypeStruct((M, *x.shape), x.dtype), trajectory_shapes(model, T)
         )
 
-        def sweep_simulate(indices, params):
-            model = eqx.combine(params, static)
+        def sweep_simulate(indices):
             one = lambda r: simulate(model, jax.random.fold_in(key, r), M, T)
             return map_batches(one, indices, self.batch, shapes)
 
         return OnDevices(sweep_simulate, self.devices)
 
     def _fit_program(self, r: int) -> OnDevices:
-        static, plan = self.static, self.plan
+        model, plan = self.model, self.plan
 
-        def sweep_fit(data, m, T, info, params):
-            model = eqx.combine(params, static)
+        def sweep_fit(data, m, T, info):
             one = lambda d: _replicate_errors(fit_prefix(model, d, m, T, plan, r), model.theta, info, m)
             return map_batches(one, data, self.batch, error_shapes(model.theta))
 
@@ -374,7 +366,7 @@ class NestedBlocks:
             tick = time.perf_counter()
             self.simulation = self._simulation_program()
             indices = self._indices(start)
-            data = self.simulation.lower(indices[0], self.params)
+            data = self.simulation.lower(indices[0])
             if self.num_blocks > 1:
                 self.simulation.compile()
                 self.compilations += 1
@@ -390,7 +382,7 @@ class NestedBlocks:
                 if not self.simulation.executables:
                     self.simulation.compile()
                     self.compilations += 1
-                self.first_block = self.simulation(indices, self.params) if start < self.stop else None
+                self.first_block = self.simulation(indices) if start < self.stop else None
                 for future in futures:
                     future.result()
             self.fits = fits
@@ -420,11 +412,11 @@ class NestedBlocks:
         return self.feasible
 
     def _shared(self, m, T, info):
-        return jnp.int32(m), jnp.int32(T), info, self.params
+        return jnp.int32(m), jnp.int32(T), info
 
     def simulate(self, a: int):
         """Dispatches the simulation of the block starting at replicate `a` (not awaited)."""
-        return self.simulation(self._indices(a), self.params)
+        return self.simulation(self._indices(a))
 
     def fit(self, data, m: int, T: int, info):
         """Dispatches the fit of cell (m, T) on a simulated block (not awaited)."""

@@ -37,7 +37,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -177,15 +176,13 @@ def stream_chunk(model, m, T, batch, max_bytes) -> int | None:
     return max(_divisors_below(m, max(1, max_bytes // per_trajectory)))
 
 
-def _cell_program(static, info, data_key, m, T, design, fit_options, batch, chunk=None):
-    """A function of (one device's replicate indices, the true model's arrays) returning
+def _cell_program(model, info, data_key, m, T, design, fit_options, batch, chunk=None):
+    """A function of one device's replicate indices returning
     per-replicate (‖Δ‖², m·ΔᵀI_TΔ, result code, Wald coverage, θ̂); replicates are vmapped `batch`
     at a time. With `chunk`, each replicate's trajectories are streamed `chunk` at a time
     (`fit_streaming`)."""
 
-    def sweep_cell(indices, params):
-        model = eqx.combine(params, static)
-
+    def sweep_cell(indices):
         def one(r):
             key = _replicate_key(data_key, r, m, T, design)
             if chunk is None:
@@ -231,20 +228,19 @@ def run_cell(
     """
     per_device = replicates_per_device(replicates, batch, len(devices))
     indices = replicate_indices(per_device, share_devices(devices), offset)
-    params, static = eqx.partition(model, eqx.is_array)  # arguments, not constants (see NestedBlocks)
     chunk = stream_chunk(model, m, T, batch, budget)
     compile_s, compilations = 0.0, 0
     while True:
-        local_fn = _cell_program(static, info, data_key, m, T, design, fit_options, batch, chunk)
+        local_fn = _cell_program(model, info, data_key, m, T, design, fit_options, batch, chunk)
         program = OnDevices(local_fn, devices)
-        compile_s, compilations = compile_s + program.compile(indices[0], params), compilations + 1
+        compile_s, compilations = compile_s + program.compile(indices[0]), compilations + 1
         memory = working_set(program.compiled)
         current = m if chunk is None else chunk
         if memory <= budget or current == 1 or compilations == 4:
             break
         chunk = max(_divisors_below(m, min(current - 1, max(1, current * budget // memory))))
     start = time.perf_counter()
-    outs = gather(jax.block_until_ready(program(indices, params)), replicates)
+    outs = gather(jax.block_until_ready(program(indices)), replicates)
     return outs, compile_s, time.perf_counter() - start, chunk, compilations, memory
 
 
