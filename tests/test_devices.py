@@ -121,7 +121,7 @@ def test_cli_reuses_compiled_sweep_programs_from_the_persistent_cache(tmp_path):
     assert "plot:" in first.stdout  # the whole output arrives before the fast exit
     assert "Persistent compilation cache hit for 'jit_sweep_fit'" not in first.stderr
     written = {p.name.split("-")[0] for p in cache.iterdir()}
-    assert {"jit_sweep_simulate", "jit_sweep_fit"} <= written  # the shard_map'd, AOT-compiled programs
+    assert {"jit_sweep_simulate", "jit_sweep_fit"} <= written  # the AOT-compiled sweep programs
     second = _cli_run(tmp_path, "second", TRAJAX_CACHE_DIR=str(cache))
     assert second.returncode == 0, second.stderr
     for program in ("jit_sweep_simulate", "jit_sweep_fit"):

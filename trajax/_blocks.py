@@ -108,10 +108,10 @@ def map_batches(fn, xs, batch: int, out_shapes=None):
 
 def compiler_options(device) -> dict | None:
     """XLA options for a sweep program on `device`. On the CPU, XLA's older loop emitters instead
-    of its fusion emitters: they compile a windowed fit program in about half the time, for a
-    run longer by about 10% (`make sweep`: compile 4.4 s against 6.8 s, run 2.4 s against 1.7 s;
-    `benchmarks/bench_compile.py`, results in benchmarks/results/compile_options.json). Most
-    sweeps are short enough that the compile dominates; `TRAJAX_CPU_FUSION_EMITTERS=1` in the
+    of its fusion emitters: they compile a windowed fit program faster, for a run longer by 10-40%
+    (`make sweep`: compile 3.3 s against 4.8 s, run 2.8 s against 2.0 s, 9.0 s end to end against
+    9.7 s; `benchmarks/bench_compile.py`, results in benchmarks/results/compile_options.json).
+    Most sweeps are short enough that the compile dominates; `TRAJAX_CPU_FUSION_EMITTERS=1` in the
     environment keeps XLA's default for long ones. The two order some floating-point operations
     differently, so their numbers agree to rounding (each alone is deterministic)."""
     if device.platform != "cpu" or os.environ.get("TRAJAX_CPU_FUSION_EMITTERS", "") not in ("", "0"):
