@@ -115,3 +115,28 @@ def test_compiler_options_switch_the_cpu_emitters_and_nothing_else(monkeypatch):
     assert _blocks.compiler_options(cpu) == {"xla_cpu_use_fusion_emitters": False}
     monkeypatch.setenv("TRAJAX_CPU_FUSION_EMITTERS", "1")  # XLA's default, for long sweeps
     assert _blocks.compiler_options(cpu) is None
+
+
+def test_cpu_shares_compile_once_and_give_the_one_share_numbers():
+    import jax.numpy as jnp
+    import numpy as np
+
+    cpu = jax.devices("cpu")[0]
+    fn = lambda idx, scale: (jnp.sin(idx.astype(jnp.float32) * scale), jnp.cumsum(idx) * 2)
+    whole = _blocks.OnDevices(fn, [cpu])
+    split = _blocks.OnDevices(fn, [cpu, cpu])  # two shares, e.g. two CPU devices' worth
+    idx = jnp.arange(8, dtype=jnp.uint32)
+    whole.compile(idx, jnp.float32(0.3))
+    split.compile(idx[:4], jnp.float32(0.3))
+    assert len(split.executables) == 1  # one program for both shares: CPU devices share the cores
+    # the policy, on stand-ins for two CPU devices and two accelerators
+    from types import SimpleNamespace
+
+    c0, c1, g0, g1 = (SimpleNamespace(platform=p) for p in ("cpu", "cpu", "gpu", "gpu"))
+    assert _blocks.share_devices([c0, c1]) == [c0, c0]  # every CPU share on the first CPU device
+    assert _blocks.share_devices([g0, g1]) == [g0, g1]  # each accelerator runs its own share
+    one = whole([idx], jnp.float32(0.3))[0]
+    two = split([idx[:4], idx[4:]], jnp.float32(0.3))
+    assert np.array_equal(np.concatenate([np.asarray(t[0]) for t in two]), np.asarray(one[0]))
+    # each share is its own run (the cumulative sum restarts), on its own thread
+    assert np.array_equal(np.asarray(two[1][1]), np.cumsum(np.arange(4, 8)) * 2)

@@ -25,6 +25,7 @@ windowed estimator are per window, small and independent of m).
 from __future__ import annotations
 
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -198,14 +199,17 @@ def share_devices(devices) -> list:
 
 
 _WORKERS: list = []
+_WORKERS_LOCK = threading.Lock()
 
 
 def _worker(i: int) -> ThreadPoolExecutor:
     """Share i's dispatch thread (one per share, kept for the process: what a thread dispatches
     runs in order, the threads' work concurrently)."""
-    while len(_WORKERS) <= i:
-        _WORKERS.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"trajax-share-{len(_WORKERS)}"))
-    return _WORKERS[i]
+    with _WORKERS_LOCK:  # sweeps started from several threads share the workers
+        while len(_WORKERS) <= i:
+            name = f"trajax-share-{len(_WORKERS)}"
+            _WORKERS.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix=name))
+        return _WORKERS[i]
 
 
 def replicates_per_device(replicates: int, batch: int, num_devices: int) -> int:
