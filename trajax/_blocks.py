@@ -16,10 +16,12 @@ each fit is the body of a loop over batches of fixed width `batch` that XLA cann
 
 The memory budget bounds the working set per device as XLA's memory analysis of the compiled
 programs reports it: the data block(s) resident (two when there are several blocks: the one
-being fitted and the next) plus the larger of the programs' temporaries. The block size is first
-chosen from the data alone; when the compiled programs' temporaries push the working set over
-the budget, the block shrinks and the programs are compiled again (rare: fit temporaries of the
-windowed estimator are per window, small and independent of m).
+being fitted and the next) plus the larger of the programs' temporaries. The first guess keeps
+room for the simulation's temporaries; with several blocks the simulation compiles first and its
+measured temporaries fix the block before the fits compile (`NestedBlocks.prepare`); when the
+fits' temporaries still push the working set over the budget, the block shrinks and the
+programs are compiled again (rare: fit temporaries of the windowed estimator are per window,
+small and independent of m).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ import numpy as np
 from jax.experimental.multihost_utils import process_allgather
 from jax.sharding import SingleDeviceSharding
 
+from ._results import RESULTS, result_code
 from ._simulate import simulate, trajectory_shapes
+from ._stats import Z95
 from ._windows import fit_prefix
 
 __all__ = [
@@ -88,7 +92,7 @@ def map_batches(fn, xs, batch: int, out_shapes=None):
     round differently from the loop body's. Here a device holding one batch runs the same loop as
     a device holding many. The leading axis must be a multiple of `batch` (the sweeps pad it so).
     `out_shapes`, the shapes of `fn`'s output for one item (`jax.ShapeDtypeStruct` leaves), saves
-    tracing `fn` a second time to find them (a third of a windowed fit program's trace)."""
+    tracing `fn` a second time to find them (`make sweep`'s fit program: 0.47 → 0.41 s to lower)."""
     n = jax.tree.leaves(xs)[0].shape[0]
     if n % batch:
         raise ValueError(f"batch: {n} replicates are not a multiple of the batch width {batch}")
@@ -242,8 +246,6 @@ def gather(outs: list, replicates: int) -> list:
 
 def error_shapes(theta_star):
     """Shapes of `_replicate_errors`' output for one replicate (for `map_batches`)."""
-    from ._results import RESULTS, result_code
-
     scalar = jax.ShapeDtypeStruct((), theta_star.dtype)
     code = jax.ShapeDtypeStruct((), result_code(RESULTS.successful).dtype)
     return scalar, scalar, code, scalar, jax.ShapeDtypeStruct(theta_star.shape, theta_star.dtype)
@@ -253,9 +255,6 @@ def _replicate_errors(result, theta_star, info, m):
     """One replicate's (‖Δ‖², m·ΔᵀI_TΔ, result code, Wald coverage, θ̂), Δ = θ̂ − θ* (m a Python
     or traced int); the Wald coverage is the fraction of coordinates with |Δ_j| ≤ 1.96·stderr_j
     (observed information; NaN stderr counts as not covered); θ̂ has shape (p,)."""
-    from ._results import result_code
-    from ._stats import Z95
-
     delta = result.theta - theta_star
     stat = jnp.asarray(m, delta.dtype) * delta @ info @ delta
     wald = jnp.mean((jnp.abs(delta) <= Z95 * result.stderr).astype(delta.dtype))
@@ -292,9 +291,6 @@ class NestedBlocks:
         self.compilations = 0  # programs compiled by `prepare`, discarded ones included
 
     # ---- sizes -------------------------------------------------------------------------------
-    def _blocks_for(self, per_device: int) -> int:
-        return -(-(self.stop - self.first) // (per_device * self.slots))
-
     def _fit_block(self, room: int) -> int:
         """The largest block (multiple of batch, at most all replicates) whose data fit `room`
         bytes per device: one block resident when one block holds every replicate, else two."""
@@ -318,7 +314,7 @@ class NestedBlocks:
 
     @property
     def num_blocks(self) -> int:
-        return self._blocks_for(self.per_device)
+        return -(-(self.stop - self.first) // self.block_replicates)
 
     @property
     def block_replicates(self) -> int:
