@@ -40,9 +40,10 @@ def describe_model(model) -> dict:
 
 
 def versions() -> dict:
+    from importlib.metadata import version
+
     import equinox
     import jaxlib
-    import optax
 
     from . import __version__
 
@@ -51,7 +52,7 @@ def versions() -> dict:
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,
         "equinox": equinox.__version__,
-        "optax": optax.__version__,
+        "optax": version("optax"),  # from its metadata: a Newton sweep never imports optax
         "numpy": np.__version__,
         "python": sys.version.split()[0],
     }
