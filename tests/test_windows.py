@@ -74,6 +74,25 @@ def test_windows_partition_every_transition_exactly_once(key):
         assert float(checksum) == expected
 
 
+def test_windows_cut_from_a_replicate_in_place_equal_windows_of_the_replicate(key):
+    # a sweep's fit program cuts replicate k's windows from the whole block (Windows' `replicate`)
+    # instead of copying the replicate out: the same windows, hence the same fit, bit for bit,
+    # under vmap over replicates as a sweep runs it
+    block = jax.vmap(lambda k: tj.simulate(LDS, k, 12, 23))(jax.random.split(key, 3))
+    plan = plan_windows(LDS, [6, 12], [9, 23], {})
+    r = plan.remainder(23)
+    m, T = jnp.int32(12), jnp.int32(23)
+
+    fn = lambda w: jnp.sum(w[:, :-1] * 1000.0 + w[:, 1:])
+    in_place = jax.vmap(lambda k: Windows(block, m, T, plan.bm, plan.bt, r, k).total(fn))
+    sliced = jax.vmap(lambda d: Windows(d, m, T, plan.bm, plan.bt, r).total(fn))
+    np.testing.assert_array_equal(in_place(jnp.arange(3)), sliced(block))
+    fits = jax.jit(jax.vmap(lambda k: fit_prefix(LDS, block, m, T, plan, r, replicate=k).theta))
+    reference = jax.jit(jax.vmap(lambda d: fit_prefix(LDS, d, m, T, plan, r).theta))
+    np.testing.assert_array_equal(fits(jnp.arange(3)), reference(block))
+    assert float(jnp.max(jnp.abs(reference(block)[1] - reference(block)[0]))) > 0  # distinct replicates
+
+
 def test_undeclared_models_and_other_fit_options_use_the_per_cell_path():
     # a mixture's trajectory likelihood does not split into windows of transitions
     mixture = tj.MarkovChainMixture(

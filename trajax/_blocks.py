@@ -342,8 +342,12 @@ class NestedBlocks:
         model, plan = self.model, self.plan
 
         def sweep_fit(data, m, T, info):
-            one = lambda d: _replicate_errors(fit_prefix(model, d, m, T, plan, r), model.theta, info, m)
-            return map_batches(one, data, self.batch, error_shapes(model.theta))
+            # replicate k's windows are cut from the block in place: slicing a batch of
+            # replicates out first copied it whole (all of m_max × T_max, whatever the cell)
+            fit = lambda k: fit_prefix(model, data, m, T, plan, r, replicate=k)
+            one = lambda k: _replicate_errors(fit(k), model.theta, info, m)
+            n = jax.tree.leaves(data)[0].shape[0]
+            return map_batches(one, jnp.arange(n, dtype=jnp.int32), self.batch, error_shapes(model.theta))
 
         return OnDevices(sweep_fit, self.devices)
 

@@ -128,10 +128,16 @@ def ragged_source(model: AbstractModel, data, lengths) -> AbstractSource:
     return Groups(tuple(groups))
 
 
-def _window(data, j0, t0, bm: int, length: int):
+def _window(data, j0, t0, bm: int, length: int, replicate=None):
+    """Trajectories j0 … j0 + bm − 1, states t0 … t0 + length − 1 of `data`, or of replicate
+    `replicate` of `data` (then its leading axis) without slicing that replicate out first."""
+
     def cut(x):
-        start = tuple(jnp.asarray(i, jnp.int32) for i in (j0, t0) + (0,) * (x.ndim - 2))
-        return lax.dynamic_slice(x, start, (bm, length, *x.shape[2:]))
+        if replicate is None:
+            start = tuple(jnp.asarray(i, jnp.int32) for i in (j0, t0) + (0,) * (x.ndim - 2))
+            return lax.dynamic_slice(x, start, (bm, length, *x.shape[2:]))
+        start = tuple(jnp.asarray(i, jnp.int32) for i in (replicate, j0, t0) + (0,) * (x.ndim - 3))
+        return lax.dynamic_slice(x, start, (1, bm, length, *x.shape[3:]))[0]
 
     return jax.tree.map(cut, data)
 
@@ -141,6 +147,9 @@ class Windows(AbstractSource):
 
     `m` must be a multiple of `bm` and (T − 1) mod `bt` must equal `r`; only bm, bt and r are
     static, so a grid whose T − 1 share one remainder mod bt compiles one program for all cells.
+    With `replicate` given, `data` holds many replicates (leading axis) and the windows are cut
+    from replicate `replicate` directly: a sweep's fit program reads its block in place instead
+    of copying each batch of replicates out of it.
     """
 
     data: PyTree
@@ -149,24 +158,28 @@ class Windows(AbstractSource):
     bm: int = eqx.field(static=True)
     bt: int = eqx.field(static=True)
     r: int = eqx.field(static=True)
+    replicate: Int[Array, ""] | None = None
 
     def _sum(self, fn):
         """Σ fn(window, transitions_in_window) over the partition of data[:m, :T]."""
-        data, m, T, bm, bt, r = self.data, self.m, self.T, self.bm, self.bt, self.r
+        m, T, bm, bt, r = self.m, self.T, self.bm, self.bt, self.r
+        window = lambda j0, t0, length: _window(self.data, j0, t0, bm, length, self.replicate)
         blocks = m // bm
         full = jnp.maximum((T - 1) // bt, 1)  # full windows per trajectory block (≥ 1: no 0 divisor)
-        probe = _window(data, 0, 0, bm, (r or bt) + 1)
+        probe = window(0, 0, (r or bt) + 1)
         acc = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(fn, probe, bm * (r or bt)))
 
         def full_body(i, acc):
-            return _add(acc, fn(_window(data, (i // full) * bm, (i % full) * bt, bm, bt + 1), bm * bt))
+            return _add(acc, fn(window((i // full) * bm, (i % full) * bt, bt + 1), bm * bt))
 
-        if bt + 1 <= jax.tree.leaves(data)[0].shape[1]:  # else no full window fits: every T − 1 = r
+        time_axis = 1 if self.replicate is None else 2
+        # else no full window fits: every T − 1 = r
+        if bt + 1 <= jax.tree.leaves(self.data)[0].shape[time_axis]:
             acc = lax.fori_loop(0, blocks * ((T - 1) // bt), full_body, acc)
         if r:
 
             def rest_body(j, acc):
-                return _add(acc, fn(_window(data, j * bm, T - 1 - r, bm, r + 1), bm * r))
+                return _add(acc, fn(window(j * bm, T - 1 - r, r + 1), bm * r))
 
             acc = lax.fori_loop(0, blocks, rest_body, acc)
         return acc
@@ -184,7 +197,7 @@ class Windows(AbstractSource):
         return self.m * (self.T - 1)
 
     def example(self):
-        return _window(self.data, 0, 0, self.bm, (self.r or self.bt) + 1)
+        return _window(self.data, 0, 0, self.bm, (self.r or self.bt) + 1, self.replicate)
 
 
 class Chunks(AbstractSource):

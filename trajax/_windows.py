@@ -87,6 +87,7 @@ def plan_windows(model: AbstractModel, m_values, T_values, fit_options: dict) ->
     return WindowPlan(bm, bt, plan)
 
 
-def fit_prefix(model: AbstractModel, data, m, T, plan: WindowPlan, r: int) -> FitResult:
-    """The MLE from data[:m, :T] (one replicate; m, T traced int32 scalars), as `fit` gives it."""
-    return estimate(model, Windows(data, m, T, plan.bm, plan.bt, r), plan.fit)
+def fit_prefix(model: AbstractModel, data, m, T, plan: WindowPlan, r: int, replicate=None) -> FitResult:
+    """The MLE from data[:m, :T] (one replicate; m, T traced int32 scalars), as `fit` gives it;
+    with `replicate`, from data[replicate, :m, :T] (data holding many replicates)."""
+    return estimate(model, Windows(data, m, T, plan.bm, plan.bt, r, replicate), plan.fit)
