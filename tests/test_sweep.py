@@ -58,6 +58,24 @@ def test_failed_fits_are_counted_not_averaged(key):
     assert large["failed"] == 0 and np.isfinite(large["mse"])
 
 
+def test_sweep_keeps_the_callers_jax_settings():
+    # the programs are traced in the calling thread: a sweep under an `enable_x64` context (a
+    # notebook's way; the setting is the calling thread's alone) runs in float64, where tracing
+    # in the compile threads (x64 off there) met float64 data with a float32 program
+    lds = dict(A=np.array([[0.5, 0.1], [0.0, 0.4]]), noise=tj.noise.StudentT(df=5.0))
+    kwargs = dict(m=[4, 8], T=[9, 17], replicates=4, batch_size=4, progress=False)
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", False)  # the suite runs with x64 on
+    try:
+        with jax.enable_x64(True):
+            model = tj.LinearSystem(**lds)
+            res = tj.sweep(model, key=jax.random.key(0), **kwargs)
+    finally:
+        jax.config.update("jax_enable_x64", previous)
+    assert model.theta.dtype == np.float64
+    assert all(r["failed"] == 0 and np.isfinite(r["mse"]) for r in res.table)
+
+
 def test_slope_ci_covers_a_known_line():
     x = np.array([1.0, 10.0, 100.0])
     y = 3.0 * x**-1.0

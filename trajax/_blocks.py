@@ -381,11 +381,19 @@ class NestedBlocks:
                         return total
                     continue
             fits = {r: self._fit_program(r) for r in remainders}
-            with ThreadPoolExecutor(max_workers=max(1, len(remainders))) as pool:
-                futures = [pool.submit(fit.compile, data, *self._shared(1, 2, info)) for fit in fits.values()]
+            with ThreadPoolExecutor(max_workers=len(remainders) + 1) as pool:
+                # traced here, compiled in the threads: tracing must see the caller's JAX
+                # settings (an `enable_x64` context is the calling thread's alone)
+                simulation = None
                 if not self.simulation.executables:
-                    self.simulation.compile()
+                    simulation = pool.submit(self.simulation.compile)
                     self.compilations += 1
+                futures = []
+                for fit in fits.values():
+                    fit.lower(data, *self._shared(1, 2, info))  # while the simulation compiles
+                    futures.append(pool.submit(fit.compile))
+                if simulation is not None:
+                    simulation.result()
                 self.first_block = self.simulation(indices) if start < self.stop else None
                 for future in futures:
                     future.result()
