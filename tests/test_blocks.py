@@ -41,6 +41,30 @@ def test_blocks_are_bit_identical_and_compile_the_same_programs(key):
     )
 
 
+def test_simulation_batch_policy_and_narrow_simulations_are_block_invariant(key, monkeypatch):
+    from types import SimpleNamespace
+
+    cpu, gpu = SimpleNamespace(platform="cpu"), SimpleNamespace(platform="gpu")
+    mib = 2**20
+    # CPU: the largest divisor of the fits' batch whose data stay within 8 MiB, at least 1
+    assert _blocks.simulation_batch(16, 6 * mib, [cpu, cpu]) == 1  # bench_scaling's main job
+    assert _blocks.simulation_batch(16, mib // 2, [cpu]) == 16
+    assert _blocks.simulation_batch(16, 528 * 2**10, [cpu]) == 8  # `make sweep`'s
+    assert _blocks.simulation_batch(12, 3 * mib, [cpu]) == 2
+    assert _blocks.simulation_batch(16, 6 * mib, [gpu]) == 16  # accelerators: the fits' batch
+    # a simulation narrower than the fits' batch: still the same numbers whatever the blocks
+    data = max(GRID["m"]) * state_bytes(LDS, max(GRID["T"]))
+    monkeypatch.setattr(_blocks, "_SIMULATION_BATCH_BYTES", 2 * data)
+    widths, policy = [], _blocks.simulation_batch
+    monkeypatch.setattr(_blocks, "simulation_batch", lambda *a: widths.append(policy(*a)) or widths[-1])
+    one = tj.sweep(LDS, replicates=24, key=key, **GRID)
+    budget = _budget_for(one, 4) * len(jax.local_devices())
+    blocked = tj.sweep(LDS, replicates=24, key=key, max_cell_bytes=budget, **GRID)
+    assert widths == [2, 2]  # two replicates simulated at a time, the fits take 4
+    assert blocked.timings[0]["blocks"] >= 3
+    assert blocked.replicates == one.replicates
+
+
 def test_compilations_do_not_grow_with_blocks(key):
     small = tj.sweep(LDS, replicates=8, key=key, **GRID)
     budget = _budget_for(small, 4) * len(jax.local_devices())
