@@ -377,10 +377,9 @@ class NestedBlocks:
 
     def prepare(self, remainders, info, start: int | None = None) -> float:
         """Compiles the simulation and the fit programs of the remainder classes `remainders`
-        (the fits in worker threads, concurrently with the simulation: XLA compiles outside the
-        GIL, so a second core halves the wait), dispatches the simulation of the block starting
-        at replicate `start` as soon as its program exists (so the devices simulate while the
-        fits compile), and checks the working set against the budget: when over it, the block
+        (in worker threads, concurrently: XLA compiles outside the GIL, so a second core halves
+        the wait), then dispatches the simulation of the block starting at replicate `start`,
+        and checks the working set against the budget: when over it, the block
         shrinks and the programs are compiled again. With several blocks, the simulation is
         compiled first and its temporaries (a batch of noise draws: 300 MB at m = T = 512, d = 3)
         checked before the fits compile, so a block they push over the budget costs one more
@@ -418,9 +417,12 @@ class NestedBlocks:
                     futures.append(pool.submit(fit.compile))
                 if simulation is not None:
                     simulation.result()
-                self.first_block = self.simulation(indices) if start < self.stop else None
                 for future in futures:
                     future.result()
+                # not sooner: simulating while the fits compile saved no wall time on 2 cores
+                # (`make sweep` and the main job at R = 64, interleaved runs) and hid part of the
+                # run in the compile time
+                self.first_block = self.simulation(indices) if start < self.stop else None
             self.fits = fits
             self.compilations += len(fits)
             total += time.perf_counter() - tick
