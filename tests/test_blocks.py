@@ -86,9 +86,9 @@ def test_an_interrupted_blocked_sweep_resumes_after_its_last_block(key, tmp_path
 
     def interrupted(self, a):
         calls.append(a)
-        # block 0's simulation is dispatched by `prepare`; block k + 1's while block k is fitted:
-        # the third call (block 3) comes after blocks 0 and 1 are checkpointed, block 2 is not
-        if len(calls) == 3:
+        # block 0's simulation is dispatched first, block k + 1's while block k is fitted: the
+        # fourth call (block 3) comes after blocks 0 and 1 are checkpointed, block 2 is not
+        if len(calls) == 4:
             raise KeyboardInterrupt
         return simulate(self, a)
 
@@ -105,7 +105,7 @@ def test_an_interrupted_blocked_sweep_resumes_after_its_last_block(key, tmp_path
         _blocks.NestedBlocks, "_indices", lambda self, a: resumed_from.append(a) or indices(self, a)
     )
     resumed = tj.sweep(**kwargs, model=LDS)
-    assert min(resumed_from) == calls[1]  # block 2 onwards: the checkpointed blocks were not recomputed
+    assert min(resumed_from) == calls[2]  # block 2 onwards: the checkpointed blocks were not recomputed
     assert resumed.replicates == reference.replicates and resumed.table == reference.table
     assert not (tmp_path / "run" / "partial").exists()  # checkpoints go once the cells are recorded
     assert (tmp_path / "run" / "cells.csv").read_text().count("\n") == 5

@@ -378,15 +378,16 @@ class NestedBlocks:
     def prepare(self, remainders, info, start: int | None = None) -> float:
         """Compiles the simulation and the fit programs of the remainder classes `remainders`
         (in worker threads, concurrently: XLA compiles outside the GIL, so a second core halves
-        the wait), then dispatches the simulation of the block starting at replicate `start`,
-        and checks the working set against the budget: when over it, the block
+        the wait) and checks the working set against the budget: when over it, the block
         shrinks and the programs are compiled again. With several blocks, the simulation is
         compiled first and its temporaries (a batch of noise draws: 300 MB at m = T = 512, d = 3)
         checked before the fits compile, so a block they push over the budget costs one more
         simulation compile rather than every program's. Returns the wall seconds spent
-        compiling; after it `feasible` says whether nested blocks honour the budget at all, and
-        `first_block` holds the (pending) data of the block at `start` (default `first`; a
-        resumed sweep starts after its checkpoints)."""
+        compiling; after it `feasible` says whether nested blocks honour the budget at all.
+        Nothing runs before every program is compiled: simulating while the fits compiled saved
+        no wall time on 2 cores (`make sweep` and the main job at R = 64, interleaved runs) and
+        hid part of the run in the compile time. `start` (default `first`) is the first
+        replicate to run (a resumed sweep starts after its checkpoints)."""
         start = self.first if start is None else start
         total = 0.0
         while True:
@@ -419,10 +420,6 @@ class NestedBlocks:
                     simulation.result()
                 for future in futures:
                     future.result()
-                # not sooner: simulating while the fits compile saved no wall time on 2 cores
-                # (`make sweep` and the main job at R = 64, interleaved runs) and hid part of the
-                # run in the compile time
-                self.first_block = self.simulation(indices) if start < self.stop else None
             self.fits = fits
             self.compilations += len(fits)
             total += time.perf_counter() - tick
@@ -434,7 +431,6 @@ class NestedBlocks:
             self.memory = self._resident() + temp
             if self.memory <= self.budget:
                 return total
-            self.first_block = None
             if not self._shrink(temp):
                 return total
 

@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -374,7 +376,7 @@ def sweep(
         if not lead:
             done = {c: None for c, skip in zip(cells, np.asarray(mask), strict=True) if skip}
     todo = [c for c in cells if c not in done]
-    infos = _fisher_infos(model, sorted({Ti for _, Ti in todo}), fisher_method, fisher_key, fisher_samples)
+    fishers = _Fishers(model, sorted({Ti for _, Ti in todo}), fisher_method, fisher_key, fisher_samples)
     rows: dict[tuple[int, int], tuple] = {}  # cell → (row, timing, block) of this run or resumed
     for cell in cells:
         if cell in done and done[cell] is not None:
@@ -384,10 +386,9 @@ def sweep(
     if report:  # cells finished in earlier runs are reported first, as resumed
         for count, cell in enumerate((c for c in cells if c in rows), start=1):
             report(count, len(cells), rows[cell][0], rows[cell][1], math.nan)
-    theory = {(mi, Ti): _theory(*infos[Ti], mi) for mi, Ti in todo}
 
     def finish_cell(mi, Ti, block, timing):
-        row = cell_row(mi, Ti, block, *theory[(mi, Ti)], theta_star.shape[0])
+        row = cell_row(mi, Ti, block, *_theory(*fishers.result()[Ti], mi), theta_star.shape[0])
         if writer:
             writer.add(row, timing, block)
         rows[(mi, Ti)] = (row, timing, block)
@@ -401,11 +402,11 @@ def sweep(
     if nested is not None and todo:
         verbose = progress is True and lead
         clock.compiling = False  # its cells share the programs `prepare` compiles up front
-        nested = _run_nested(nested, todo, infos, model, writer, finish_cell, verbose)
+        nested = _run_nested(nested, todo, fishers, model, writer, finish_cell, verbose)
         clock.compiling = nested is None  # infeasible: the cells run (and compile) one by one
     if nested is None:
         for mi, Ti in todo:
-            info = infos[Ti][0]
+            info = fishers.result()[Ti][0]
             outs, compile_s, run_s, chunk, programs, memory = run_cell(
                 model, info, data_key, mi, Ti, stop - first, design, fit_options, batch,
                 devices, budget, offset=first,
@@ -473,20 +474,52 @@ def _device_budget(max_cell_bytes, devices) -> int:
     return budget // cpus if cpus == len(devices) else budget
 
 
-def _fisher_infos(model, T_values, method, key, samples) -> dict:
-    """{T: (I_T, its Monte-Carlo SE)} (zero SE for exact informations)."""
-    infos = {}
-    if method in ("auto", "exact") and T_values:
-        exact = exact_fishers(model, tuple(T_values))
-        if exact is not None:
-            exact = jax.block_until_ready(exact)
-            infos = {Ti: (info, jnp.zeros_like(info)) for Ti, info in zip(T_values, exact, strict=True)}
-    for Ti in T_values:
-        if Ti not in infos:
-            infos[Ti] = fisher_information(
-                model, Ti, method=method, key=key, num_samples=samples, return_stderr=True
-            )
-    return infos
+class _Fishers:
+    """{T: (I_T, its Monte-Carlo SE)} for a sweep's T values (zero SE for exact informations).
+
+    The closed form's program (one for every T) is traced at once and compiled in a background
+    thread, beside the sweep's own programs, instead of alone on one core before them (its
+    XLA compile, 0.18 s for a Student-t linear system, was a tenth of `make sweep`'s start-up);
+    `result()` runs it, or the Monte-Carlo estimate for models without one, when the fits or
+    the table first need it."""
+
+    def __init__(self, model, T_values, method, key, samples):
+        self.args = (model, tuple(T_values), method, key, samples)
+        self.infos = None
+        self.compiling = None
+        if method in ("auto", "exact") and T_values:
+            lowered = exact_fishers.lower(model, tuple(T_values))  # traced here: the caller's settings
+            self.compiling = _background().submit(lowered.compile)
+
+    def result(self) -> dict:
+        if self.infos is None:
+            model, T_values, method, key, samples = self.args
+            infos = {}
+            if self.compiling is not None:
+                exact = self.compiling.result()(model, T_values)
+                if exact is not None:
+                    exact = jax.block_until_ready(exact)
+                    zero = jnp.zeros_like(exact[0])
+                    infos = {Ti: (info, zero) for Ti, info in zip(T_values, exact, strict=True)}
+            for Ti in T_values:
+                if Ti not in infos:
+                    infos[Ti] = fisher_information(
+                        model, Ti, method=method, key=key, num_samples=samples, return_stderr=True
+                    )
+            self.infos = infos
+        return self.infos
+
+
+_BACKGROUND: list = []
+_BACKGROUND_LOCK = threading.Lock()
+
+
+def _background() -> ThreadPoolExecutor:
+    """A thread for compiles that need not wait for the caller (created once, kept)."""
+    with _BACKGROUND_LOCK:
+        if not _BACKGROUND:
+            _BACKGROUND.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="trajax-compile"))
+        return _BACKGROUND[0]
 
 
 def _mib(n: int) -> str:
@@ -503,7 +536,7 @@ def _warn_over_budget(memory: int, budget: int, what: str) -> None:
         )
 
 
-def _run_nested(nested, todo, infos, model, writer, finish_cell, verbose):
+def _run_nested(nested, todo, fishers, model, writer, finish_cell, verbose):
     """Runs the cells `todo` block by block (see `NestedBlocks`); returns None, without running
     anything, when nested blocks cannot honour the budget (the caller then runs each cell on
     its own), else the runner.
@@ -522,6 +555,7 @@ def _run_nested(nested, todo, infos, model, writer, finish_cell, verbose):
     compile_wall = nested.prepare(remainders, jnp.zeros((p, p), model.theta.dtype), start)
     if not nested.feasible:
         return None
+    infos = fishers.result()
     pending = {cell: [saved[cell]] if cell in saved else [] for cell in todo}
     # the programs compile concurrently: the first cell is charged their wall time, each fit
     # program is counted at the first cell that uses it, the simulation and any program
@@ -538,7 +572,7 @@ def _run_nested(nested, todo, infos, model, writer, finish_cell, verbose):
     run_s = {cell: 0.0 for cell in todo}
     size = nested.block_replicates
     todo_blocks = [(a, min(a + size, nested.stop)) for a in range(start, nested.stop, size)]
-    data, nested.first_block = nested.first_block, None
+    data = None
     for k, (a, b) in enumerate(todo_blocks):
         last = k == len(todo_blocks) - 1
         tick = time.perf_counter()
