@@ -23,6 +23,7 @@ import os
 import statistics
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 from ._common import run_cli, timed_sweep, write_result
@@ -55,6 +56,18 @@ def max_relative_difference(a: str, b: str) -> float:
     return worst
 
 
+def _shapes(config: Path) -> dict:
+    """The model, grid and replicates of a sweep config (for the JSON record)."""
+    parsed = tomllib.loads(config.read_text())
+    model, sweep = parsed["model"], parsed["sweep"]
+    return {
+        "model": model["name"],
+        "d": len(model["A"]) if "A" in model else None,
+        "noise": model.get("noise"),
+        **{key: sweep[key] for key in ("m", "T", "replicates")},
+    }
+
+
 def main(quick: bool = False, out=None) -> dict:
     repeats = 1 if quick else 3
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,10 +82,7 @@ def main(quick: bool = False, out=None) -> dict:
         record = {
             "repeats": repeats,
             "dtype": "float64",
-            "shapes": {
-                name: config.read_text().split("[sweep]")[1].split("[")[0].strip()
-                for name, config in configs.items()
-            },
+            "shapes": {name: _shapes(config) for name, config in configs.items()},
             "trajax": {"setting": "loop emitters (xla_cpu_use_fusion_emitters=False)"},
             "baseline": {"setting": "XLA's default: fusion emitters (TRAJAX_CPU_FUSION_EMITTERS=1)"},
             "same_cells_csv": {},
