@@ -21,8 +21,8 @@ def _load(name):
 
 def table() -> str:
     rows = [
-        "| benchmark | device | shapes, dtype | trajax | baseline | ratio | target |",
-        "|---|---|---|---|---|---|---|",
+        "| benchmark | device | commit | shapes, dtype | trajax | baseline | ratio | target |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name in ("main_job", "simulate", "fisher", "stderr", "streaming", "dynamax_chain"):
         for suffix, r in ((s, _load(name + s)) for s in ("", "_gpu")):
@@ -55,7 +55,8 @@ def table() -> str:
                 ratio = (f"{r['speedup_run_only']:.0f}× autodiff, {r['speedup_fused']:.0f}× fused; "
                          f"max rel. diff {r['max_relative_difference']:.0e}")  # fmt: skip
             rows.append(
-                f"| {name}{suffix} | {r['device']} | {shapes}, {r['dtype']} | {ours} | {theirs} | {ratio} | {r['target']} |"
+                f"| {name}{suffix} | {r['device']} | {str(r.get('commit', '?'))[:7]} | {shapes}, {r['dtype']} "
+                f"| {ours} | {theirs} | {ratio} | {r['target']} |"
             )
     return "\n".join(rows)
 

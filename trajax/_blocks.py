@@ -113,12 +113,14 @@ def map_batches(fn, xs, batch: int, out_shapes=None):
 
 def compiler_options(device) -> dict | None:
     """XLA options for a sweep program on `device`. On the CPU, XLA's older loop emitters instead
-    of its fusion emitters: they compile a windowed fit program faster, for a run longer by 10-40%
-    (`make sweep`: compile 3.3 s against 4.8 s, run 2.8 s against 2.0 s, 9.0 s end to end against
-    9.7 s; `benchmarks/bench_compile.py`, results in benchmarks/results/compile_options.json).
-    Most sweeps are short enough that the compile dominates; `TRAJAX_CPU_FUSION_EMITTERS=1` in the
-    environment keeps XLA's default for long ones. The two order some floating-point operations
-    differently, so their numbers agree to rounding (each alone is deterministic)."""
+    of its fusion emitters: they compile a windowed fit program faster, for a run about 10% longer
+    (`make sweep`: compile 1.3 s against 1.7 s, run 2.8 s against 2.6 s, 5.6 s end to end against
+    5.9 s; the main job at 256 replicates: 10.9 s against 10.3 s; `benchmarks/bench_compile.py`,
+    results in benchmarks/results/compile_options.json). For sweeps that run longer than about
+    ten seconds, `TRAJAX_CPU_FUSION_EMITTERS=1` in the environment keeps XLA's default. Both gave
+    the same cells.csv on the shipped configs, but they may order floating-point operations
+    differently, so their numbers are only promised to agree to rounding (each alone is
+    deterministic)."""
     if device.platform != "cpu" or os.environ.get("TRAJAX_CPU_FUSION_EMITTERS", "") not in ("", "0"):
         return None
     return {"xla_cpu_use_fusion_emitters": False}
