@@ -268,6 +268,7 @@ def test_streamed_cells_match_materialised_cells(key):
     timing = streamed.timings[0]
     assert 0 < timing["stream_chunk"] < 12 and 12 % timing["stream_chunk"] == 0
     assert timing["memory_bytes"] <= budget  # the measured working set honours the budget
+    assert timing["budget_bytes"] == budget  # and is reported beside it
     for a, b in zip(full.table, streamed.table, strict=True):
         # Newton stops at ‖∇‖ ≤ 1e-8, so the two rounding paths may stop at iterates ~1e-8 apart
         assert a["mse"] == pytest.approx(b["mse"], rel=1e-6) and a["failed"] == b["failed"] == 0

@@ -124,6 +124,8 @@ def merge_shards(out, *, progress: bool = False):
             "run_s": sum(t.get("run_s", 0.0) for t in shard_timings),
             "stream_chunk": shard_timings[0].get("stream_chunk", 0),
             "compilations": sum(int(t.get("compilations", 1)) for t in shard_timings),
+            "memory_bytes": max(int(t.get("memory_bytes") or 0) for t in shard_timings),
+            "budget_bytes": shard_timings[0].get("budget_bytes", ""),
         }
         table.append(row)
         timings.append(timing)

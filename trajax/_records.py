@@ -28,7 +28,17 @@ from ._replicates import BLOCK_KEYS, concatenate_blocks
 
 __all__ = ["SweepWriter", "atomic_write", "check_out_dir", "csv_text", "jsonable"]
 
-TIMING_COLUMNS = ("m", "T", "compile_s", "run_s", "stream_chunk", "compilations", "memory_bytes", "blocks")
+TIMING_COLUMNS = (
+    "m",
+    "T",
+    "compile_s",
+    "run_s",
+    "stream_chunk",
+    "compilations",
+    "memory_bytes",
+    "budget_bytes",
+    "blocks",
+)
 _TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp(\.\w+)?$")
 
 

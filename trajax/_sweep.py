@@ -91,7 +91,8 @@ class SweepResult:
         (mse = mean ‖θ̂−θ*‖² over converged fits, theory = tr(I_T⁻¹)/m, ratio = mse/theory with
         a 95% CI, fisher_error = mean m·ΔᵀI_TΔ to compare with p, failed = non-converged fits,
         failed_<reason> = failed fits per `tj.RESULTS` member, e.g. failed_max_steps_reached).
-    timings: one dict per cell: m, T, compile_s, run_s.
+    timings: one dict per cell: m, T, compile_s, run_s, stream_chunk, compilations,
+        memory_bytes (measured working set per device), budget_bytes (the budget per device), blocks.
     config: the resolved settings of the sweep (model, grid, seed, design, fit options; and
         `shard` = {"index", "count", "first", "stop"} for a job-array shard).
     replicates: one dict per (cell, replicate), cells in table order, replicates in order:
@@ -313,7 +314,8 @@ def sweep(
             is checkpointed in `out` and a rerun resumes after it). When one batch per device does
             not fit, each cell has its own program, which streams trajectories in chunks
             (`fit_streaming`) until its working set fits; a warning says when even that cannot.
-            `timings` records each cell's `memory_bytes` and `blocks`.
+            `timings` records each cell's `memory_bytes` (its measured working set per device)
+            beside `budget_bytes` (the budget per device), and `blocks`.
         progress: print a progress line per cell to stderr (or a callable(done, total, row)).
         config: extra settings recorded with the results (the CLI passes the TOML config).
         shard: (I, N), 0 <= I < N: compute only the I-th of N contiguous shares of the
@@ -414,7 +416,7 @@ def sweep(
             _warn_over_budget(memory, budget, f"cell m={mi}, T={Ti}")
             timing = {
                 "m": mi, "T": Ti, "compile_s": compile_s, "run_s": run_s, "stream_chunk": chunk or 0,
-                "compilations": programs, "memory_bytes": memory,
+                "compilations": programs, "memory_bytes": memory, "budget_bytes": budget,
             }  # fmt: skip
             finish_cell(mi, Ti, make_block(first, *outs), timing)
     table, timings, replicate_list = [], [], []
@@ -591,7 +593,7 @@ def _run_nested(nested, todo, fishers, model, writer, finish_cell, verbose):
                 timing = {
                     "m": mi, "T": Ti, "compile_s": compile_s[(mi, Ti)], "run_s": run_s[(mi, Ti)],
                     "stream_chunk": 0, "compilations": compilations[(mi, Ti)],
-                    "memory_bytes": nested.memory, "blocks": nested.num_blocks,
+                    "memory_bytes": nested.memory, "budget_bytes": nested.budget, "blocks": nested.num_blocks,
                 }  # fmt: skip
                 finish_cell(mi, Ti, concatenate_blocks(pending.pop((mi, Ti))), timing)
         if not last:
