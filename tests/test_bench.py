@@ -37,7 +37,7 @@ def test_quick_benchmark_suite_writes_results(tmp_path):
     assert all(r["failed_fits"] == 0 and r["peak_rss_bytes"] > 0 for r in scaling["runs"])
     assert (tmp_path / "scaling_quick.png").exists()
     memory = scaling["memory_cell"]  # a 1 MiB budget: the cell streams within it
-    assert 0 < memory["stream_chunk"] < memory["shapes"]["m"]
+    assert 0 < memory["stream_chunk"] < memory["shapes"]["m"] and memory["failed_fits"] == 0
     assert memory["working_set_bytes_per_device"] <= memory["budget_bytes_per_device"] > 0
     compile_options = json.loads((tmp_path / "compile_options_quick.json").read_text())
     # the emitters change numbers by rounding at most (each setting alone is deterministic)
