@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -119,6 +120,25 @@ def memory_cell(quick: bool, workdir: Path) -> dict:
     }
 
 
+_SPIN = "import time\nt = time.perf_counter()\nx = 0\nfor i in range(20_000_000):\n    x += i\nprint(time.perf_counter() - t)"
+
+
+def host_contention(cores: int) -> dict:
+    """How much the host's cores are shared with other tenants right now: a pure-Python loop
+    timed alone and as `cores` copies at once (a shared VM's second core can be 25% slower
+    than its first when a neighbour is busy, and trajax's sweeps use every core while the
+    baseline uses one). `slowdown` ≈ 1 on a quiet host."""
+
+    def spin(copies):
+        procs = [
+            subprocess.Popen([sys.executable, "-c", _SPIN], stdout=subprocess.PIPE) for _ in range(copies)
+        ]
+        return max(float(p.communicate()[0]) for p in procs)
+
+    alone, together = spin(1), spin(cores)
+    return {"alone_s": alone, "all_cores_s": together, "slowdown": together / alone}
+
+
 def baseline_seconds(m_values, T_values, R) -> float:
     import jax
 
@@ -173,6 +193,7 @@ def main(quick: bool = False, out=None) -> dict:
     R0 = Rs[0]
     # the baseline at R0 before and after the sweeps, the faster one used: a shared host's speed
     # drifts over the minutes this takes, and the slower baseline would flatter trajax
+    contention = [host_contention(cores)]
     baselines = [baseline_seconds(m_values, T_values, R0)]
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -196,6 +217,7 @@ def main(quick: bool = False, out=None) -> dict:
         memory = memory_cell(quick, Path(tmp))
         print(f"scaling: memory cell: {memory}", flush=True)
     baselines.append(baseline_seconds(m_values, T_values, R0))
+    contention.append(host_contention(cores))
     baseline_s = min(baselines)
     per_replicate = baseline_s / R0
     main_runs = {r["replicates"]: r for r in runs if r["devices"] == cores}
@@ -206,6 +228,7 @@ def main(quick: bool = False, out=None) -> dict:
         "how": "each run is `trajax sweep CONFIG --out DIR --quiet --no-cache --cpu-devices N` in a fresh "
         "process; wall_s includes start-up, compilation (cold), run, plot and writes",
         "cores": cores,
+        "host_contention_before_and_after": contention,  # `slowdown` ≈ 1: the cores were not shared
         "runs": runs,
         "trajax": {  # the largest R on all cores
             "replicates": Rs[-1],

@@ -36,6 +36,7 @@ def test_quick_benchmark_suite_writes_results(tmp_path):
     assert [r["compilations"] for r in scaling["runs"]] == [2] * len(scaling["runs"])
     assert all(r["failed_fits"] == 0 and r["peak_rss_bytes"] > 0 for r in scaling["runs"])
     assert (tmp_path / "scaling_quick.png").exists()
+    assert [c["slowdown"] > 0 for c in scaling["host_contention_before_and_after"]] == [True, True]
     memory = scaling["memory_cell"]  # a 1 MiB budget: the cell streams within it
     assert 0 < memory["stream_chunk"] < memory["shapes"]["m"] and memory["failed_fits"] == 0
     assert memory["working_set_bytes_per_device"] <= memory["budget_bytes_per_device"] > 0

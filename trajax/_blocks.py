@@ -228,12 +228,11 @@ def replicate_indices(per_device: int, devices, offset: int = 0) -> list:
     """Each device's replicate indices: `per_device` contiguous indices from `offset`, device i
     of process p taking share p·(local devices) + i."""
     first = jax.process_index() * len(devices)  # global index of this process's first device
+    # NumPy, not jnp: an eager jnp op compiles a small program on first use (0.1 s on the CPU)
+    starts = [offset + (first + i) * per_device for i in range(len(devices))]
     return [
-        jax.device_put(
-            offset + jnp.arange((first + i) * per_device, (first + i + 1) * per_device, dtype=jnp.uint32),
-            device,
-        )
-        for i, device in enumerate(devices)
+        jax.device_put(np.arange(start, start + per_device, dtype=np.uint32), device)
+        for start, device in zip(starts, devices, strict=True)
     ]
 
 

@@ -554,7 +554,7 @@ def _run_nested(nested, todo, fishers, model, writer, finish_cell, verbose):
     saved, start = {}, nested.first
     if writer is not None:
         saved, start = writer.partials(todo, nested.first, nested.stop)
-    compile_wall = nested.prepare(remainders, jnp.zeros((p, p), model.theta.dtype), start)
+    compile_wall = nested.prepare(remainders, np.zeros((p, p), model.theta.dtype), start)
     if not nested.feasible:
         return None
     infos = fishers.result()
