@@ -397,3 +397,17 @@ def test_the_eta_counts_compiles_only_where_cells_compile_and_fits_fixed_run_cos
     per_cell.finished(20, 10, {"compile_s": 2.0, "run_s": 2.0})
     # run = 1 s + 0.005 s·m·T through both cells: 3 s and 5 s left; 2 s of compile per cell
     assert per_cell.eta() == pytest.approx(2 * 2.0 + 3.0 + 5.0)
+
+
+def test_a_tolerance_the_dtype_cannot_reach_warns_before_any_work():
+    # float32 with the float64 default tolerance: every fit would run to max_steps and fail
+    import warnings
+
+    from trajax._sweep import _warn_unreachable_tol
+
+    with pytest.warns(UserWarning, match=r"tol: 1e-08 is below what float32 gradients can reach"):
+        _warn_unreachable_tol(1e-8, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for tol, dtype in ((1e-8, np.float64), (1e-4, np.float32), (None, np.float32)):
+            _warn_unreachable_tol(tol, dtype)

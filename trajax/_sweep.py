@@ -74,6 +74,7 @@ from ._replicates import (
 )
 from ._report import device_summary as device_summary
 from ._simulate import simulate, trajectory_shapes
+from ._solvers import default_tol
 from ._stats import CSV_COLUMNS as CSV_COLUMNS
 from ._stats import fit_slope
 from ._windows import plan_windows
@@ -345,6 +346,7 @@ def sweep(
     batch = check_int(batch_size, "batch_size", 2)  # width 1 vmaps compile differently
     key = check_key(key)
     fit_options = check_fit_options(fit_options)
+    _warn_unreachable_tol(fit_options.get("tol"), model.theta.dtype)
     fit_start = _describe_fit_start(model, fit_options, min(T_values))
     data_key, fisher_key = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
     resolved = {
@@ -526,6 +528,18 @@ def _background() -> ThreadPoolExecutor:
 
 def _mib(n: int) -> str:
     return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
+
+
+def _warn_unreachable_tol(tol, dtype) -> None:
+    """A gradient tolerance under 10 eps of the model's dtype is out of reach of its rounding
+    (float32 with tol = 1e-8: every fit runs to max_steps and fails, slowly)."""
+    if tol is not None and float(tol) < 10 * float(jnp.finfo(dtype).eps):
+        warnings.warn(
+            f"tol: {float(tol):g} is below what {jnp.dtype(dtype).name} gradients can reach "
+            f"(10 eps = {10 * float(jnp.finfo(dtype).eps):.1e}; the default for {jnp.dtype(dtype).name} "
+            f"is {default_tol(dtype):g}): fits will likely run to max_steps and fail",
+            stacklevel=3,
+        )
 
 
 def _warn_over_budget(memory: int, budget: int, what: str) -> None:
