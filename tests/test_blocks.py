@@ -65,6 +65,20 @@ def test_simulation_batch_policy_and_narrow_simulations_are_block_invariant(key,
     assert blocked.replicates == one.replicates
 
 
+def test_cpu_blocks_hold_at_most_the_cap_and_give_the_same_bits(key, monkeypatch):
+    # with the default budget every replicate fits one block; a cap of one batch's data per
+    # device splits them (two blocks resident), and nothing else changes
+    one = tj.sweep(LDS, replicates=24, key=key, **GRID)
+    assert one.timings[0]["blocks"] == 1
+    data = max(GRID["m"]) * state_bytes(LDS, max(GRID["T"]))
+    monkeypatch.setattr(_blocks, "_CPU_BLOCK_BYTES", GRID["batch_size"] * data)
+    capped = tj.sweep(LDS, replicates=24, key=key, **GRID)
+    devices = len(jax.local_devices())
+    assert capped.timings[0]["blocks"] == -(-24 // (GRID["batch_size"] * devices))
+    assert capped.replicates == one.replicates and capped.table == one.table
+    assert [t["compilations"] for t in capped.timings] == [t["compilations"] for t in one.timings]
+
+
 def test_compilations_do_not_grow_with_blocks(key):
     small = tj.sweep(LDS, replicates=8, key=key, **GRID)
     budget = _budget_for(small, 4) * len(jax.local_devices())

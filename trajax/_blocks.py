@@ -21,7 +21,9 @@ room for the simulation's temporaries; with several blocks the simulation compil
 measured temporaries fix the block before the fits compile (`NestedBlocks.prepare`); when the
 fits' temporaries still push the working set over the budget, the block shrinks and the
 programs are compiled again (rare: fit temporaries of the windowed estimator are per window,
-small and independent of m).
+small and independent of m). On the CPU a block also holds at most `_CPU_BLOCK_BYTES` of data
+per device (at least one batch), whatever the budget allows: smaller blocks overlap better and
+reuse memory already faulted in.
 """
 
 from __future__ import annotations
@@ -333,7 +335,7 @@ class NestedBlocks:
         run beside this block's fits and reuse memory already faulted in: the main job of
         benchmarks/bench_scaling.py (6.3 MB a replicate) ran its fits and simulations 7-8% faster
         with blocks of 16 replicates per device than of 32 (R = 64 and 256, interleaved pairs,
-        the same bits), its working set halved. Accelerators have no cap."""
+        the same bits; equal at R = 1024), its working set halved. Accelerators have no cap."""
         if not all(device.platform == "cpu" for device in self.devices):
             return 1 << 62
         return max(1, _CPU_BLOCK_BYTES // (self.batch * max(1, self.data_bytes))) * self.batch
