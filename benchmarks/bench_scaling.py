@@ -56,12 +56,15 @@ def _cli_flags() -> list[str]:
     return ["--no-cache"] if "--no-cache" in sweep.choices["sweep"].format_help() else []
 
 
-def run_sweep(m_values, T_values, R, devices, workdir: Path, cache: Path | None = None) -> dict:
+def run_sweep(
+    m_values, T_values, R, devices, workdir: Path, cache: Path | None = None, name=None, **settings
+) -> dict:
     """One `trajax sweep` of the main job in a fresh process: cold (`--no-cache`), or with the
-    persistent compilation cache in `cache`."""
-    config = workdir / f"R{R}_d{devices}.toml"
-    config.write_text(config_text(m_values, T_values, R))
-    out = workdir / f"R{R}_d{devices}"
+    persistent compilation cache in `cache`; `settings` go to `config_text`."""
+    name = name or f"R{R}_d{devices}"
+    config = workdir / f"{name}.toml"
+    config.write_text(config_text(m_values, T_values, R, **settings))
+    out = workdir / name
     command = [
         sys.executable, "-m", "trajax", "sweep", str(config), "--out", str(out), "--quiet", "--force",
         "--cpu-devices", str(devices), *(_cli_flags() if cache is None else []),
@@ -83,39 +86,29 @@ def run_sweep(m_values, T_values, R, devices, workdir: Path, cache: Path | None 
         "blocks": int(timings[0].get("blocks") or 1),
         "working_set_bytes_per_device": int(float(timings[0].get("memory_bytes") or 0)),
         "budget_bytes_per_device": int(float(timings[0].get("budget_bytes") or 0)),
+        "stream_chunk": int(float(timings[0].get("stream_chunk") or 0)),
         "peak_rss_bytes": run["peak_rss_bytes"],
         "failed_fits": sum(int(c.get("failed", 0)) for c in cells),
     }
 
 
-def memory_cell(quick: bool, workdir: Path) -> dict:
+def memory_cell(quick: bool, workdir: Path, devices: int) -> dict:
     """The large float32 cell (m = 65536, T = 256, R = 32) with the default settings, all cores:
     its data alone would be 32 · 65536 · 257 · 3 · 4 bytes = 6.5 GB, so the sweep streams its
     trajectories in chunks that keep the measured working set within the budget. Records the
     peak resident memory of the process beside the budget (the target: under 4 GiB). `--quick`
     runs a small cell under a 1 MiB budget, which streams too."""
     m, T, R, run = (64, 64, 2, "max_cell_mb = 1\n") if quick else (65536, 256, 32, "")
-    config = workdir / "memory_cell.toml"
     # the default fit tolerance, which follows the dtype: float32 cannot reach the main job's 1e-8
-    config.write_text(config_text([m], [T], R, 'dtype = "float32"\n' + run, fit=""))
-    out = workdir / "memory_cell"
-    command = [sys.executable, "-m", "trajax", "sweep", str(config), "--out", str(out), "--quiet", "--force"]
-    timed = timed_sweep(command, out)
-    timing = timed["timings"][0]
+    record = run_sweep(
+        [m], [T], R, devices, workdir, name="memory_cell", run='dtype = "float32"\n' + run, fit=""
+    )
     return {
         "shapes": {"d": 3, "m": m, "T": T, "replicates": R, "noise": f"student_t(df={NU})"},
         "dtype": "float32",
         "settings": run.strip() or "defaults (max_cell_mb = 1024, split between the CPU devices)",
         "data_bytes_if_materialised": R * m * (T + 1) * 3 * 4,
-        "wall_s": timed["wall_s"],
-        "compile_s": timed["compile_s"],
-        "run_s": timed["run_s"],
-        "stream_chunk": int(float(timing.get("stream_chunk") or 0)),
-        "compilations": int(timing["compilations"]),
-        "failed_fits": int(json.loads((out / "summary.json").read_text())["cells"][0].get("failed", 0)),
-        "working_set_bytes_per_device": int(float(timing.get("memory_bytes") or 0)),
-        "budget_bytes_per_device": int(float(timing.get("budget_bytes") or 0)),
-        "peak_rss_bytes": timed["peak_rss_bytes"],
+        **record,
         "target": "peak RSS < 4 GiB with the default settings",
     }
 
@@ -214,7 +207,7 @@ def main(quick: bool = False, out=None) -> dict:
             for R in device_Rs:
                 runs.append(run_sweep(m_values, T_values, R, 1, Path(tmp)))
                 print(f"scaling: R={R}, 1 device: {runs[-1]}", flush=True)
-        memory = memory_cell(quick, Path(tmp))
+        memory = memory_cell(quick, Path(tmp), cores)
         print(f"scaling: memory cell: {memory}", flush=True)
     baselines.append(baseline_seconds(m_values, T_values, R0))
     contention.append(host_contention(cores))

@@ -197,11 +197,16 @@ class OnDevices:
         return self.executables[self.targets[0]]
 
 
+def on_cpu(devices) -> bool:
+    """Whether every device is a CPU device (they then share the host's cores and memory)."""
+    return all(device.platform == "cpu" for device in devices)
+
+
 def share_devices(devices) -> list:
     """The device each share of the replicates lives and runs on: every CPU device's share on the
     first CPU device (one compile for all, see `OnDevices`), an accelerator's on itself."""
     devices = list(devices)
-    if all(device.platform == "cpu" for device in devices):
+    if on_cpu(devices):
         return [devices[0]] * len(devices)
     return devices
 
@@ -280,7 +285,7 @@ def simulation_batch(batch: int, data_bytes: int, devices) -> int:
     Accelerators take `batch`: they need the parallel work, and their memory is their own.
     A deterministic function of the configuration (never of the devices' number or the
     budget), so a sweep's numbers do not depend on how it runs."""
-    if not all(device.platform == "cpu" for device in devices):
+    if not on_cpu(devices):
         return batch
     fits = max(1, _SIMULATION_BATCH_BYTES // max(1, data_bytes))
     return max(d for d in range(1, batch + 1) if batch % d == 0 and d <= fits)
@@ -336,7 +341,7 @@ class NestedBlocks:
         benchmarks/bench_scaling.py (6.3 MB a replicate) ran its fits and simulations 7-8% faster
         with blocks of 16 replicates per device than of 32 (R = 64 and 256, interleaved pairs,
         the same bits; equal at R = 1024), its working set halved. Accelerators have no cap."""
-        if not all(device.platform == "cpu" for device in self.devices):
+        if not on_cpu(self.devices):
             return 1 << 62
         return max(1, _CPU_BLOCK_BYTES // (self.batch * max(1, self.data_bytes))) * self.batch
 

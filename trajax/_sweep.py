@@ -51,6 +51,7 @@ from ._blocks import (
     error_shapes,
     gather,
     map_batches,
+    on_cpu,
     replicate_indices,
     replicates_per_device,
     share_devices,
@@ -474,8 +475,7 @@ def _device_budget(max_cell_bytes, devices) -> int:
     """Working-set bytes per device: `max_cell_bytes`, split evenly between CPU devices (which
     share the host's memory)."""
     budget = check_int(max_cell_bytes, "max_cell_bytes", 1)
-    cpus = sum(d.platform == "cpu" for d in devices)
-    return budget // cpus if cpus == len(devices) else budget
+    return budget // len(devices) if on_cpu(devices) else budget
 
 
 class _Fishers:
@@ -533,11 +533,12 @@ def _mib(n: int) -> str:
 def _warn_unreachable_tol(tol, dtype) -> None:
     """A gradient tolerance under 10 eps of the model's dtype is out of reach of its rounding
     (float32 with tol = 1e-8: every fit runs to max_steps and fails, slowly)."""
-    if tol is not None and float(tol) < 10 * float(jnp.finfo(dtype).eps):
+    floor, name = 10 * float(jnp.finfo(dtype).eps), jnp.dtype(dtype).name
+    if tol is not None and float(tol) < floor:
         warnings.warn(
-            f"tol: {float(tol):g} is below what {jnp.dtype(dtype).name} gradients can reach "
-            f"(10 eps = {10 * float(jnp.finfo(dtype).eps):.1e}; the default for {jnp.dtype(dtype).name} "
-            f"is {default_tol(dtype):g}): fits will likely run to max_steps and fail",
+            f"tol: {float(tol):g} is below what {name} gradients can reach (10 eps = {floor:.1e}; "
+            f"the default for {name} is {default_tol(dtype):g}): fits will likely run to max_steps "
+            "and fail",
             stacklevel=3,
         )
 
