@@ -33,3 +33,20 @@ def test_vmapped_and_jitted_keys_equal_jax_random(key):
 def test_other_key_implementations_fall_back_to_jax_random():
     key = jax.random.key(3, impl="rbg")
     assert bool(jnp.all(_random.normal(key, (4, 2)) == jax.random.normal(key, (4, 2))))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 12345, 2**32 - 1])
+def test_keys_from_numpy_equal_jax_random_bitwise(seed):
+    # the sweep's keys are derived with NumPy (no eager programs): the same bits as jax.random
+    from trajax._keys import fold_in, key_from_seed
+
+    key = key_from_seed(seed)
+    assert jax.random.key_impl(key) == jax.random.key_impl(jax.random.key(seed))
+    assert bool(jnp.all(jax.random.key_data(key) == jax.random.key_data(jax.random.key(seed))))
+    for data in (0, 1, 7, 2**31 + 3, 2**32 - 1):
+        ours, theirs = fold_in(key, data), jax.random.fold_in(jax.random.key(seed), data)
+        assert bool(jnp.all(jax.random.key_data(ours) == jax.random.key_data(theirs))), (seed, data)
+    rbg = jax.random.key(seed, impl="rbg")  # other implementations: jax.random itself
+    assert bool(
+        jnp.all(jax.random.key_data(fold_in(rbg, 5)) == jax.random.key_data(jax.random.fold_in(rbg, 5)))
+    )

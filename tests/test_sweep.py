@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import jax
@@ -81,6 +82,16 @@ def test_slope_ci_covers_a_known_line():
     y = 3.0 * x**-1.0
     s = fit_slope(x, y * np.array([1.02, 0.97, 1.01]), y_se=0.05 * y)
     assert s["lo"] < -1.0 < s["hi"] and s["se"] > 0
+
+
+def test_slope_with_a_zero_standard_error_is_finite():
+    # a point with no Monte-Carlo spread (all replicates equal) weighs most, but is not a 1/0
+    x = np.array([1.0, 10.0, 100.0])
+    y = 3.0 * x**-1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = fit_slope(x, y, y_se=np.array([0.0, 0.05, 0.05]) * y)
+    assert np.isfinite(s["slope"]) and abs(s["slope"] + 1.0) < 1e-9 and np.isfinite(s["se"])
 
 
 def test_bad_sweep_arguments(key):

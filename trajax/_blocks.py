@@ -402,10 +402,11 @@ class NestedBlocks:
         """Compiles the simulation and the fit programs of the remainder classes `remainders`
         (in worker threads, concurrently: XLA compiles outside the GIL, so a second core halves
         the wait) and checks the working set against the budget: when over it, the block
-        shrinks and the programs are compiled again. With several blocks, the simulation is
-        compiled first and its temporaries (a batch of noise draws: 300 MB at m = T = 512, d = 3)
-        checked before the fits compile, so a block they push over the budget costs one more
-        simulation compile rather than every program's. Returns the wall seconds spent
+        shrinks and the programs are compiled again. The fits are traced while the simulation
+        compiles. With several blocks, the simulation's temporaries (a batch of noise draws:
+        300 MB at m = T = 512, d = 3) are checked before the fits compile, so a block they push
+        over the budget costs one more simulation compile (and the fits' tracing) rather than
+        every program's. Returns the wall seconds spent
         compiling; after it `feasible` says whether nested blocks honour the budget at all.
         Nothing runs before every program is compiled: simulating while the fits compiled saved
         no wall time on 2 cores (`make sweep` and the main job at R = 64, interleaved runs) and
@@ -416,31 +417,28 @@ class NestedBlocks:
         while True:
             tick = time.perf_counter()
             self.simulation = self._simulation_program()
-            indices = self._indices(start)
-            data = self.simulation.lower(indices[0])
-            if self.num_blocks > 1:
-                self.simulation.compile()
-                self.compilations += 1
-                temp = temporaries(self.simulation.compiled, outputs=False)
-                if self._resident() + temp > self.budget:
-                    total += time.perf_counter() - tick
-                    if not self._shrink(temp):
-                        return total
-                    continue
+            data = self.simulation.lower(self._indices(start)[0])
             fits = {r: self._fit_program(r) for r in remainders}
             with ThreadPoolExecutor(max_workers=len(remainders) + 1) as pool:
                 # traced here, compiled in the threads: tracing must see the caller's JAX
                 # settings (an `enable_x64` context is the calling thread's alone)
-                simulation = None
-                if not self.simulation.executables:
-                    simulation = pool.submit(self.simulation.compile)
-                    self.compilations += 1
+                simulation = pool.submit(self.simulation.compile)
+                self.compilations += 1
                 futures = []
-                for fit in fits.values():
-                    fit.lower(data, *self._shared(1, 2, info))  # while the simulation compiles
-                    futures.append(pool.submit(fit.compile))
-                if simulation is not None:
+                for fit in fits.values():  # traced while the simulation compiles
+                    fit.lower(data, *self._shared(1, 2, info))
+                    if self.num_blocks == 1:
+                        futures.append(pool.submit(fit.compile))
+                if self.num_blocks > 1:
                     simulation.result()
+                    temp = temporaries(self.simulation.compiled, outputs=False)
+                    if self._resident() + temp > self.budget:
+                        total += time.perf_counter() - tick
+                        if not self._shrink(temp):
+                            return total
+                        continue
+                    futures = [pool.submit(fit.compile) for fit in fits.values()]
+                simulation.result()
                 for future in futures:
                     future.result()
             self.fits = fits
@@ -469,7 +467,7 @@ class NestedBlocks:
         return self.feasible
 
     def _shared(self, m, T, info):
-        return jnp.int32(m), jnp.int32(T), info
+        return np.int32(m), np.int32(T), info  # NumPy scalars: an eager jnp.int32 compiles a program
 
     def simulate(self, a: int):
         """Dispatches the simulation of the block starting at replicate `a` (not awaited)."""

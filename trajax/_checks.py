@@ -27,10 +27,21 @@ def _describe(x) -> str:
 
 
 def as_float_array(x, name: str, ndim: int | None = None, shape: tuple | None = None):
-    """Converts `x` to a floating JAX array and checks its shape; raises ValueError naming `name`."""
+    """Converts `x` to a floating JAX array and checks its shape; raises ValueError naming `name`.
+
+    Lists and NumPy arrays are converted by NumPy and placed with `jax.device_put` (the same
+    values and dtype as `jnp.asarray`, whose eager conversion compiles a small program for each
+    new shape); Python scalars keep `jnp.asarray`'s weak type."""
     try:
-        arr = jnp.asarray(x)
-    except TypeError as err:
+        if isinstance(x, (jax.Array, int, float, complex)):
+            arr = jnp.asarray(x)
+        else:
+            host = np.asarray(x)
+            if not (np.issubdtype(host.dtype, np.number) or host.dtype == np.bool_):
+                raise TypeError
+            dtype = host.dtype if np.issubdtype(host.dtype, np.inexact) else jnp.result_type(float)
+            arr = jax.device_put(host.astype(jax.dtypes.canonicalize_dtype(dtype), copy=False))
+    except (TypeError, ValueError) as err:
         raise ValueError(f"{name}: expected a numeric array, got {type(x).__name__}") from err
     if not jnp.issubdtype(arr.dtype, jnp.inexact):
         arr = arr.astype(jnp.result_type(float))

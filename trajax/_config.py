@@ -11,6 +11,7 @@ from pathlib import Path
 import jax
 
 from . import _noise
+from ._keys import key_from_seed
 from ._models import (
     LinearAttention,
     LinearSystem,
@@ -225,7 +226,7 @@ def build_config(raw: dict) -> SweepConfig:
         "m": sweep["m"],
         "T": sweep["T"],
         "replicates": sweep["replicates"],
-        "key": jax.random.key(sweep.get("seed", 0)),
+        "key": key_from_seed(sweep.get("seed", 0)),
         "design": sweep.get("design", "nested"),
         "fit_options": dict(raw.get("fit", {})),
         "fisher_method": fisher.get("method", "auto"),

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray, PyTree
 
 from ._checks import check_int
-from ._keys import check_key
+from ._keys import check_key, key_from_seed
 from ._model import AbstractModel
 
 __all__ = ["simulate", "trajectory_key", "cast"]
@@ -34,14 +34,14 @@ def trajectory_shapes(model: AbstractModel, num_steps: int):
     key = (id(model), bool(jax.config.jax_enable_x64))
     cached = _SHAPES.get(key)
     if cached is None or cached[0] is not model:
-        two = jax.eval_shape(lambda k: model.sample_trajectory(k, 2), jax.random.key(0))
+        two = jax.eval_shape(lambda k: model.sample_trajectory(k, 2), key_from_seed(0))
         if len(_SHAPES) >= 16:
             _SHAPES.pop(next(iter(_SHAPES)))
         cached = _SHAPES[key] = (model, two)
     two = cached[1]
     if all(x.ndim >= 1 and x.shape[0] == 2 for x in jax.tree.leaves(two)):
         return jax.tree.map(lambda x: jax.ShapeDtypeStruct((num_steps, *x.shape[1:]), x.dtype), two)
-    return jax.eval_shape(lambda k: model.sample_trajectory(k, num_steps), jax.random.key(0))
+    return jax.eval_shape(lambda k: model.sample_trajectory(k, num_steps), key_from_seed(0))
 
 
 def cast(model: AbstractModel, dtype) -> AbstractModel:

@@ -173,7 +173,7 @@ def fit_slope(x, y, y_se=None) -> dict:
     ly = np.log(y[keep])
     if y_se is not None:
         se_log = np.asarray(y_se, float)[keep] / y[keep]
-        w = 1.0 / np.maximum(se_log, 1e-300) ** 2
+        w = 1.0 / np.maximum(se_log**2, 1e-300)  # clamped squared: 1e-300² underflows to 1/0
         cov = np.linalg.inv(X.T @ (w[:, None] * X))
         beta = cov @ (X.T @ (w * ly))
     else:

@@ -62,7 +62,7 @@ from ._checks import check_int
 from ._estimate import describe_start
 from ._fisher import _resolved, exact_fishers, fisher_information
 from ._fit import check_fit_options, fit_streaming, fit_unchecked, make_plan
-from ._keys import check_key
+from ._keys import check_key, fold_in
 from ._model import AbstractModel
 from ._records import check_out_dir
 from ._replicates import (
@@ -349,7 +349,7 @@ def sweep(
     fit_options = check_fit_options(fit_options)
     _warn_unreachable_tol(fit_options.get("tol"), model.theta.dtype)
     fit_start = _describe_fit_start(model, fit_options, min(T_values))
-    data_key, fisher_key = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
+    data_key, fisher_key = fold_in(key, 0), fold_in(key, 1)  # NumPy: no eager programs
     resolved = {
         "model": describe_model(model),
         "m": m_values,
@@ -503,7 +503,7 @@ class _Fishers:
                 exact = self.compiling.result()(model, T_values)
                 if exact is not None:
                     exact = jax.block_until_ready(exact)
-                    zero = jnp.zeros_like(exact[0])
+                    zero = jax.device_put(np.zeros(exact[0].shape, exact[0].dtype))  # no eager program
                     infos = {Ti: (info, zero) for Ti, info in zip(T_values, exact, strict=True)}
             for Ti in T_values:
                 if Ti not in infos:

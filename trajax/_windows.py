@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 
 import jax
-import jax.numpy as jnp
+import numpy as np
 
 from ._estimate import Plan, estimate, has_initial_statistics, overrides
 from ._fit import check_fit_options, make_plan
@@ -70,7 +70,8 @@ def plan_windows(model: AbstractModel, m_values, T_values, fit_options: dict) ->
     init = options.get("init")
     if not (init is None or (isinstance(init, str) and init == "model")):
         return None
-    example = jax.tree.map(lambda s: jnp.zeros((2, *s.shape), s.dtype), trajectory_shapes(model, 3))
+    zeros = lambda s: jax.device_put(np.zeros((2, *s.shape), s.dtype))  # eager jnp.zeros compiles
+    example = jax.tree.map(zeros, trajectory_shapes(model, 3))
     try:
         plan, _ = make_plan(model, example, whole=False, **options)
     except ValueError:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
 from .._checks import as_float_array
@@ -120,7 +121,7 @@ class LinearSystem(AbstractModel):
         d = A.shape[0]
         self.A = A
         self.noise = _check_noise(Gaussian(jnp.ones((), A.dtype)) if noise is None else noise)
-        self.x0 = jnp.zeros(d, A.dtype) if x0 is None else as_float_array(x0, "x0", shape=(d,))
+        self.x0 = jax.device_put(np.zeros(d, A.dtype)) if x0 is None else as_float_array(x0, "x0", shape=(d,))
         self.dim = d
 
     def sample_trajectory(self, key, num_steps):
