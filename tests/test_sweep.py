@@ -84,14 +84,17 @@ def test_slope_ci_covers_a_known_line():
     assert s["lo"] < -1.0 < s["hi"] and s["se"] > 0
 
 
-def test_slope_with_a_zero_standard_error_is_finite():
-    # a point with no Monte-Carlo spread (all replicates equal) weighs most, but is not a 1/0
+def test_slope_with_a_zero_standard_error_weighs_the_points_equally():
+    # a point with no Monte-Carlo spread (all replicates equal) has no weight to give: the fit
+    # falls back to equal weights and residual SE instead of dividing by zero
     x = np.array([1.0, 10.0, 100.0])
-    y = 3.0 * x**-1.0
+    y = 3.0 * x**-1.0 * np.array([1.02, 0.97, 1.01])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         s = fit_slope(x, y, y_se=np.array([0.0, 0.05, 0.05]) * y)
-    assert np.isfinite(s["slope"]) and abs(s["slope"] + 1.0) < 1e-9 and np.isfinite(s["se"])
+        tiny = fit_slope(x, y, y_se=np.array([1e-170, 0.05, 0.05]) * y)  # weights beyond float64
+    assert s == fit_slope(x, y) and np.isfinite(s["slope"]) and s["lo"] < -1.0 < s["hi"]
+    assert np.isnan(tiny["slope"]) or np.isfinite(tiny["se"])  # NaN or a number, never an error
 
 
 def test_bad_sweep_arguments(key):

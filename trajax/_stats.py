@@ -161,8 +161,11 @@ def fit_slope(x, y, y_se=None) -> dict:
     """Slope of log y against log x by weighted least squares, with a 95% CI.
 
     Weights are 1/SE(log y)², SE(log y) = y_se/y (delta method), so the CI carries the
-    Monte-Carlo error of each point; without `y_se` the points are weighted equally and the
-    SE comes from the residuals (needs >= 3 points).
+    Monte-Carlo error of each point; without `y_se`, or when some point's weight is not a
+    positive number (an SE of 0: no Monte-Carlo spread to weigh by, all its replicates equal;
+    or so small that 1/SE² overflows; or not finite), the points are weighted
+    equally and the SE comes from the residuals (needs >= 3 points). A singular system gives
+    NaN, never an exception.
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
     keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
@@ -171,18 +174,24 @@ def fit_slope(x, y, y_se=None) -> dict:
         return {"slope": nan, "se": nan, "lo": nan, "hi": nan, "points": int(keep.sum())}
     X = np.stack([np.ones(keep.sum()), np.log(x[keep])], axis=1)
     ly = np.log(y[keep])
+    w = None
     if y_se is not None:
-        se_log = np.asarray(y_se, float)[keep] / y[keep]
-        w = 1.0 / np.maximum(se_log**2, 1e-300)  # clamped squared: 1e-300² underflows to 1/0
-        cov = np.linalg.inv(X.T @ (w[:, None] * X))
-        beta = cov @ (X.T @ (w * ly))
-    else:
-        cov0 = np.linalg.inv(X.T @ X)
-        beta = cov0 @ (X.T @ ly)
-        dof = len(ly) - 2
-        sigma2 = np.sum((ly - X @ beta) ** 2) / dof if dof > 0 else nan
-        cov = cov0 * sigma2
-    se = float(math.sqrt(cov[1, 1])) if np.isfinite(cov[1, 1]) else nan
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            w = 1.0 / (np.asarray(y_se, float)[keep] / y[keep]) ** 2
+        w = w if np.all(np.isfinite(w) & (w > 0)) else None
+    try:
+        if w is not None:
+            cov = np.linalg.inv(X.T @ (w[:, None] * X))
+            beta = cov @ (X.T @ (w * ly))
+        else:
+            cov0 = np.linalg.inv(X.T @ X)
+            beta = cov0 @ (X.T @ ly)
+            dof = len(ly) - 2
+            sigma2 = np.sum((ly - X @ beta) ** 2) / dof if dof > 0 else nan
+            cov = cov0 * sigma2
+    except np.linalg.LinAlgError:  # e.g. weights spanning more than float64 resolves
+        return {"slope": nan, "se": nan, "lo": nan, "hi": nan, "points": int(keep.sum())}
+    se = float(math.sqrt(cov[1, 1])) if np.isfinite(cov[1, 1]) and cov[1, 1] >= 0 else nan
     slope = float(beta[1])
     return {
         "slope": slope,

@@ -74,6 +74,7 @@ from ._replicates import (
     shard_range,
 )
 from ._report import device_summary as device_summary
+from ._report import preload_plotting
 from ._simulate import simulate, trajectory_shapes
 from ._solvers import default_tol
 from ._stats import CSV_COLUMNS as CSV_COLUMNS
@@ -572,6 +573,8 @@ def _run_nested(nested, todo, fishers, model, writer, finish_cell, verbose):
     compile_wall = nested.prepare(remainders, np.zeros((p, p), model.theta.dtype), start)
     if not nested.feasible:
         return None
+    if writer is not None:  # the plot's imports, while the blocks run
+        preload_plotting()
     infos = fishers.result()
     pending = {cell: [saved[cell]] if cell in saved else [] for cell in todo}
     # the programs compile concurrently: the first cell is charged their wall time, each fit
