@@ -20,6 +20,8 @@ from pathlib import Path
 
 __all__ = ["main", "run"]
 
+_ONE_SHOT = False  # set by `run`: the process ends with the command
+
 
 def _format_table(table) -> str:
     """The per-cell table; a `failed_<reason>` column appears when some cell has such failures."""
@@ -61,10 +63,13 @@ def cmd_sweep(args) -> int:
     from ._replicates import parse_shard, shard_dir_name
     from ._sweep import sweep
 
-    # the objects of the imports above (JAX, equinox, optax, NumPy) live as long as the process:
-    # frozen, the cyclic collector's full passes while tracing and plotting skip them (the main
-    # job of benchmarks/bench_scaling.py at R = 64: 0.46-0.51 s of collection, 0.34-0.36 s frozen)
-    gc.freeze()
+    if _ONE_SHOT:
+        # the objects of the imports above (JAX, equinox, optax, NumPy) live as long as the
+        # process: frozen, the cyclic collector's full passes while tracing and plotting skip
+        # them (the main job of benchmarks/bench_scaling.py at R = 64: 0.46-0.51 s of collection,
+        # 0.34-0.36 s frozen). Only when the process ends with the command (`run`): in a longer
+        # one (`main` called from Python), frozen garbage would never be collected
+        gc.freeze()
     raw = read_config(args.config)
     shard = parse_shard(args.shard) if args.shard else None
     out = check_out_dir(Path(args.out) if args.out else Path("runs") / Path(args.config).stem)
@@ -379,6 +384,8 @@ def run() -> None:
     except after an interrupt, which exits at once with 130: every finished cell is already on
     disk, and tearing down a JAX runtime interrupted during its start-up can crash (a SIGSEGV at
     exit was seen in about one Ctrl-C in four during the first seconds of a run)."""
+    global _ONE_SHOT
+    _ONE_SHOT = True
     status = main()
     if status != 130:
         atexit._run_exitfuncs()
