@@ -415,8 +415,6 @@ def test_the_eta_counts_compiles_only_where_cells_compile_and_fits_fixed_run_cos
 
 def test_a_tolerance_the_dtype_cannot_reach_warns_before_any_work():
     # float32 with the float64 default tolerance: every fit would run to max_steps and fail
-    import warnings
-
     from trajax._sweep import _warn_unreachable_tol
 
     with pytest.warns(UserWarning, match=r"tol: 1e-08 is below what float32 gradients can reach"):

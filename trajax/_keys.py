@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._random import is_threefry, threefry2x32
+
 
 def check_key(key, name: str = "key"):
     """Accepts a typed key (`jax.random.key`) or a raw uint32[2] key; rejects anything else."""
@@ -33,7 +35,7 @@ def _threefry(key) -> bool:
         and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
         and key.shape == ()
         and not isinstance(key, jax.core.Tracer)
-        and str(jax.random.key_impl(key)) == "threefry2x32"
+        and is_threefry(key)
     )
 
 
@@ -54,8 +56,6 @@ def fold_in(key, data: int):
     sweep's start-up); otherwise `jax.random.fold_in`."""
     if not (_threefry(key) and isinstance(data, (int, np.integer)) and 0 <= data < 2**32):
         return jax.random.fold_in(key, data)
-    from ._random import threefry2x32
-
     k1, k2 = (np.array([word], np.uint32) for word in np.asarray(jax.random.key_data(key)))
     with np.errstate(over="ignore"):  # threefry's additions wrap around by design
         x1, x2 = threefry2x32(k1, k2, np.zeros(1, np.uint32), np.array([data], np.uint32))

@@ -43,9 +43,13 @@ def threefry2x32(k1, k2, x1, x2):
     return x1, x2
 
 
+def is_threefry(key) -> bool:
+    """Whether the typed key `key` (concrete or traced) uses JAX's threefry2x32 implementation."""
+    return str(jax.random.key_impl(key)) in ("threefry2x32", "fry")
+
+
 def _fast(key) -> bool:
-    impl = jax.random.key_impl(key)
-    return str(impl) in ("threefry2x32", "fry") and bool(jax.config.jax_threefry_partitionable)
+    return is_threefry(key) and bool(jax.config.jax_threefry_partitionable)
 
 
 def _bits(key, nbits: int, shape: tuple[int, ...]):

@@ -170,8 +170,9 @@ def fit_slope(x, y, y_se=None) -> dict:
     x, y = np.asarray(x, float), np.asarray(y, float)
     keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
     nan = float("nan")
+    none = {"slope": nan, "se": nan, "lo": nan, "hi": nan, "points": int(keep.sum())}
     if keep.sum() < 2 or len(np.unique(x[keep])) < 2:
-        return {"slope": nan, "se": nan, "lo": nan, "hi": nan, "points": int(keep.sum())}
+        return none
     X = np.stack([np.ones(keep.sum()), np.log(x[keep])], axis=1)
     ly = np.log(y[keep])
     w = None
@@ -190,7 +191,7 @@ def fit_slope(x, y, y_se=None) -> dict:
             sigma2 = np.sum((ly - X @ beta) ** 2) / dof if dof > 0 else nan
             cov = cov0 * sigma2
     except np.linalg.LinAlgError:  # e.g. weights spanning more than float64 resolves
-        return {"slope": nan, "se": nan, "lo": nan, "hi": nan, "points": int(keep.sum())}
+        return none
     se = float(math.sqrt(cov[1, 1])) if np.isfinite(cov[1, 1]) and cov[1, 1] >= 0 else nan
     slope = float(beta[1])
     return {
