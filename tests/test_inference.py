@@ -88,8 +88,9 @@ def test_student_t_against_statsmodels_generic_likelihood():
 
 
 def test_sandwich_and_opg_on_a_panel():
-    """Trajectories as clusters: the sandwich is the CR0 cluster-robust OLS covariance
-    (XᵀX)⁻¹ Σ_i X_iᵀ r_i r_iᵀ X_i (XᵀX)⁻¹ whatever the noise scale, by hand and in statsmodels."""
+    """Trajectories as clusters: the sandwich without its small-sample factor is the CR0
+    cluster-robust OLS covariance (XᵀX)⁻¹ Σ_i X_iᵀ r_i r_iᵀ X_i (XᵀX)⁻¹ whatever the noise scale,
+    by hand and in statsmodels; by default it is m/(m − 1) times that."""
     data, rows = _grunfeld()
     X = np.concatenate([x for x, _ in rows])
     y = np.concatenate([y for _, y in rows])
@@ -99,7 +100,11 @@ def test_sandwich_and_opg_on_a_panel():
     hand = bread @ (scores.T @ scores) @ bread
     for sigma in (1.0, 0.37):
         model = _ar1(beta, tj.noise.Gaussian(sigma))
-        np.testing.assert_allclose(tj.covariance(model, data, kind="sandwich"), hand, rtol=1e-9)
+        np.testing.assert_allclose(
+            tj.covariance(model, data, kind="sandwich", correction=False), hand, rtol=1e-9
+        )
+        m = len(rows)
+        np.testing.assert_allclose(tj.covariance(model, data, kind="sandwich"), m / (m - 1) * hand, rtol=1e-9)
         np.testing.assert_allclose(
             tj.covariance(model, data, kind="opg"), sigma**4 * np.linalg.inv(scores.T @ scores), rtol=1e-9
         )
@@ -149,7 +154,7 @@ def test_singular_and_non_finite_information(key):
     with pytest.raises(ValueError, match=r"^observed information: singular \(eigenvalues from"):
         tj.covariance(lds, data)
     data = tj.simulate(lds, key, 2, 10)  # p = 4 parameters, 2 scores
-    with pytest.raises(ValueError, match="^outer product of scores: singular"):
+    with pytest.raises(ValueError, match="^data: kind='opg' needs more trajectories than parameters"):
         tj.covariance(lds, data, kind="opg")
     with pytest.raises(ValueError, match="^information: not positive definite"):
         inverse_information(jnp.array([[1.0, 0.0], [0.0, -1.0]]))

@@ -27,6 +27,7 @@ from ._models import TwoStateChain as TwoStateChain
 from ._results import RESULTS as RESULTS
 from ._results import FitResult as FitResult
 from ._simulate import simulate as simulate
+from ._summary import parameter_names as parameter_names
 from ._sweep import SweepResult as SweepResult
 from ._sweep import sweep as sweep
 

@@ -1,4 +1,5 @@
-"""The `trajax` command line: `trajax sweep CONFIG`, `trajax merge DIR`, `trajax models`, `trajax bench`.
+"""The `trajax` command line: `trajax sweep CONFIG`, `trajax merge DIR`, `trajax fit CONFIG DATA`,
+`trajax models`, `trajax bench`.
 
 Exit status: 0 on success; 2 on bad input (a one-line message naming the key or path, before
 any work); 1 on a file error during the run; 130 when interrupted. In every case the finished
@@ -11,12 +12,15 @@ import argparse
 import atexit
 import contextlib
 import gc
+import json
 import math
 import os
 import signal
 import sys
 import threading
 from pathlib import Path
+
+import numpy as np
 
 __all__ = ["main", "run"]
 
@@ -148,6 +152,192 @@ def cmd_merge(args) -> int:
     print(_format_slopes(result.slopes()))
     _print_outputs(result, out, args.burn_in_map)
     return 0
+
+
+def cmd_fit(args) -> int:
+    """Fits the config's model to an array of a .npz archive and prints `FitResult.summary()`;
+    with --json also writes its numbers. Every problem with the config, the archive or the data
+    is one line and exit 2, before the fit."""
+    from ._config import build_model_in_dtype, config_dtype, read_fit_config
+
+    raw = read_fit_config(args.config)
+    json_path = _check_json_path(args.json)
+    import jax
+
+    jax.config.update("jax_enable_x64", config_dtype(raw) == "float64")  # before any array exists
+    model = build_model_in_dtype(raw)
+    data, key, lengths = _load_fit_data(Path(args.data), args.key, args.lengths)
+    _check_fit_data(model, data, key, lengths, args.lengths)
+    _use_compilation_cache(not args.no_cache)
+    result = _fit_config_model(model, data, lengths, raw.get("fit", {}), key, args.lengths)
+    print(result.summary(args.alpha))
+    if not bool(result.converged):
+        print(f"trajax: warning: the fit did not succeed ({result.result!r}); see its message above",
+              file=sys.stderr)  # fmt: skip
+    if json_path is not None:
+        _write_fit_json(json_path, result, args, key, raw)
+        print(f"json: {json_path}")
+    return 0
+
+
+def _check_json_path(path) -> Path | None:
+    if path is None:
+        return None
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"--json: {path} is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise ValueError(f"--json: directory {path.parent} does not exist")
+    return path
+
+
+def _load_fit_data(path: Path, key: str | None, lengths_key: str | None):
+    """(data, its key, lengths or None) from the .npz archive at `path`."""
+    import zipfile
+
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise ValueError(f"DATA: no such file: {path}") from None
+    except IsADirectoryError:
+        raise ValueError(f"DATA: {path} is a directory; give a .npz archive (numpy.savez)") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"DATA: cannot read {path} as a NumPy .npz archive ({err})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(
+            f"DATA: {path} holds one array (.npy); save an .npz archive: numpy.savez(path, x=data)"
+        )
+    with archive:
+        names = list(archive.files)
+        if key is None:
+            candidates = [name for name in names if name != lengths_key]
+            if len(candidates) != 1:
+                raise ValueError(
+                    f"--key: {path} holds {len(candidates)} arrays {candidates}; name the data with --key"
+                )
+            key = candidates[0]
+        elif key not in names:
+            raise ValueError(f"--key: no array {key!r} in {path}; it holds {names}")
+        if lengths_key is not None and lengths_key not in names:
+            raise ValueError(f"--lengths: no array {lengths_key!r} in {path}; it holds {names}")
+        try:
+            data = archive[key]
+            lengths = None if lengths_key is None else archive[lengths_key]
+        except (OSError, ValueError, zipfile.BadZipFile) as err:
+            raise ValueError(f"DATA: cannot read the arrays of {path} ({err})") from None
+    return data, key, lengths
+
+
+def _check_fit_data(model, data, key: str, lengths, lengths_key: str | None) -> None:
+    """Shape (m, T, *state) as the model simulates, real numbers, lengths whole numbers in
+    2..T, no NaN or inf inside any trajectory's length (NaN past it is padding)."""
+    where = f"DATA array {key!r}"
+    _check_shape(model, data, where)
+    m, T = data.shape[:2]
+    valid = np.ones((m, T), bool)
+    if lengths is not None:
+        _check_lengths(lengths, m, T, f"--lengths array {lengths_key!r}", key)
+        valid = np.arange(T)[None, :] < lengths[:, None]
+    if np.issubdtype(data.dtype, np.floating):
+        i, t = np.nonzero(~np.isfinite(data).reshape(m, T, -1).all(axis=-1) & valid)
+        if i.size:
+            inside = (
+                f"within its length {lengths[i[0]]}"
+                if lengths is not None
+                else "(no --lengths: every state counts; --lengths NAME for trajectories padded with NaN)"
+            )
+            raise ValueError(f"{where}: trajectory {i[0]} has a NaN or inf at state {t[0]} {inside}")
+
+
+def _check_shape(model, data, where: str) -> None:
+    import jax
+
+    from ._simulate import trajectory_shapes
+
+    spec = trajectory_shapes(model, 2)
+    if not isinstance(spec, jax.ShapeDtypeStruct):
+        raise ValueError(
+            f"model.name: trajax fit reads one array, but a {type(model).__name__} trajectory is "
+            f"{jax.tree.structure(spec)}; fit it from Python (tj.fit)"
+        )
+    state = spec.shape[1:]
+    expected = "(m, T" + "".join(f", {s}" for s in state) + ")"
+    if data.ndim != 2 + len(state) or data.shape[2:] != state or data.shape[0] < 1 or data.shape[1] < 2:
+        raise ValueError(
+            f"{where}: expected shape {expected} (trajectories, states{', state' if state else ''}) with "
+            f"T >= 2 for {type(model).__name__}, got {data.shape}"
+        )
+    real = np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating)
+    if data.dtype == np.bool_ or not real:
+        raise ValueError(f"{where}: expected real numbers, got dtype {data.dtype}")
+
+
+def _check_lengths(lengths, m: int, T: int, where: str, key: str) -> None:
+    if lengths.shape != (m,):
+        raise ValueError(
+            f"{where}: expected shape ({m},) (one per trajectory of {key!r}), got {lengths.shape}"
+        )
+    if np.issubdtype(lengths.dtype, np.floating):
+        bad = np.nonzero(~np.isfinite(lengths) | (lengths != np.round(lengths)))[0]
+        if bad.size:
+            raise ValueError(
+                f"{where}: expected whole numbers of states, got {lengths[bad[0]]} for trajectory {bad[0]}"
+            )
+    elif lengths.dtype == np.bool_ or not np.issubdtype(lengths.dtype, np.integer):
+        raise ValueError(f"{where}: expected integers (numbers of states), got dtype {lengths.dtype}")
+    bad = np.nonzero((lengths < 2) | (lengths > T))[0]
+    if bad.size:
+        raise ValueError(
+            f"{where}: expected 2 <= lengths <= T = {T}, got {lengths[bad[0]]} for trajectory {bad[0]}"
+        )
+
+
+def _fit_config_model(model, data, lengths, options: dict, key: str, lengths_key: str | None):
+    """`tj.fit` with the config's [fit] options; its ValueErrors renamed after the config key or
+    argument they concern. The result knows its number of trajectories."""
+    import equinox as eqx
+    import jax.numpy as jnp
+
+    from ._fit import fit
+
+    if lengths is not None:
+        lengths = lengths.astype(np.int64)
+    try:
+        result = fit(model, data, lengths=lengths, **options)
+    except ValueError as err:
+        message = str(err)
+        head, _, rest = message.partition(":")
+        if head in options or head in ("method", "init", "max_steps", "tol"):
+            raise ValueError(f"fit.{message}") from None
+        if head == "data":
+            raise ValueError(f"DATA array {key!r}:{rest}") from None
+        if head == "lengths":
+            raise ValueError(f"--lengths array {lengths_key!r}:{rest}") from None
+        raise
+    m = jnp.asarray(np.shape(data)[0])
+    return eqx.tree_at(lambda r: r.num_trajectories, result, m, is_leaf=lambda x: x is None)
+
+
+def _finite_or_none(x):
+    """JSON has no NaN: NaN and inf (nested in lists too) become null."""
+    if isinstance(x, list):
+        return [_finite_or_none(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _write_fit_json(path: Path, result, args, key: str, raw: dict) -> None:
+    from ._summary import summary_values
+
+    values = {k: _finite_or_none(v) for k, v in summary_values(result, args.alpha).items()}
+    values["converged"] = bool(result.converged)
+    values["data"] = {"path": str(args.data), "key": key, "lengths": args.lengths}
+    values["config"] = raw
+    try:
+        path.write_text(json.dumps(values, indent=2, default=str) + "\n")
+    except OSError as err:
+        raise ValueError(f"--json: cannot write {path}: {err.strerror or err}") from None
 
 
 class _Interrupts:
@@ -300,7 +490,8 @@ def cmd_bench(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="trajax", description="Multi-trajectory MLE rate sweeps against the Fisher curve."
+        prog="trajax",
+        description="Multi-trajectory MLE rate sweeps against the Fisher curve, and fits to your data.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p_sweep = sub.add_parser("sweep", help="run a rate-verification sweep from a TOML config")
@@ -347,6 +538,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="also draw DIR/burn_in.png (ratio and coverage over (m, T))",
     )
     p_merge.set_defaults(func=cmd_merge)
+    p_fit = sub.add_parser(
+        "fit", help="fit a config's model to your data (.npz) and print a statsmodels-like summary"
+    )
+    p_fit.add_argument("config", help="TOML config: its [model] table, [fit] options, [run] dtype")
+    p_fit.add_argument("data", help=".npz archive holding the trajectories, shape (m, T) or (m, T, d)")
+    p_fit.add_argument("--key", help="name of the data array in DATA (default: its only array)")
+    p_fit.add_argument(
+        "--lengths", help="name of an (m,) integer array in DATA: trajectory i is its first lengths[i] states"
+    )
+    p_fit.add_argument(
+        "--json", help="also write the estimates, standard errors, intervals and criteria here"
+    )
+    p_fit.add_argument("--alpha", type=float, default=0.05, help="1 - confidence level of the intervals")
+    p_fit.add_argument(
+        "--no-cache", action="store_true", help="do not use JAX's persistent compilation cache"
+    )
+    p_fit.set_defaults(func=cmd_fit)
     p_models = sub.add_parser("models", help="list built-in models and noise families")
     p_models.set_defaults(func=cmd_models)
     p_bench = sub.add_parser(

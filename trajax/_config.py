@@ -1,4 +1,5 @@
-"""TOML sweep configs: parsing, validation with did-you-mean hints, and the model registry."""
+"""TOML configs of `trajax sweep` and `trajax fit`: parsing, validation with did-you-mean hints,
+and the model registry."""
 
 from __future__ import annotations
 
@@ -22,7 +23,16 @@ from ._models import (
     TwoStateChain,
 )
 
-__all__ = ["ConfigError", "build_config", "load_config", "read_config", "MODELS", "NOISES"]
+__all__ = [
+    "ConfigError",
+    "build_config",
+    "build_model_in_dtype",
+    "load_config",
+    "read_config",
+    "read_fit_config",
+    "MODELS",
+    "NOISES",
+]
 
 
 class ConfigError(ValueError):
@@ -64,7 +74,7 @@ NOISES = {
 SECTIONS = {
     "model": None,
     "sweep": {"m", "T", "replicates", "seed", "design"},
-    "fit": {"method", "max_steps", "tol"},
+    "fit": {"method", "max_steps", "tol", "starts"},
     "fisher": {"method", "samples"},
     "run": {"dtype", "batch_size", "max_cell_mb"},
 }
@@ -142,9 +152,8 @@ def _choice(table: dict, key: str, where: str, options) -> None:
 def _check_values(raw: dict) -> None:
     """Types and ranges of the settings that are not the model's (those its class checks)."""
     from ._fisher import METHODS as FISHER_METHODS
-    from ._fit import METHODS as FIT_METHODS
 
-    sweep, fit, fisher, run = (raw.get(s, {}) for s in ("sweep", "fit", "fisher", "run"))
+    sweep, fisher = raw.get("sweep", {}), raw.get("fisher", {})
     for key in ("m", "T"):  # lists of ints: the bounds here; distinct values etc. in `sweep`
         values = sweep[key] if isinstance(sweep[key], list) else [sweep[key]]
         for value in values:
@@ -152,11 +161,20 @@ def _check_values(raw: dict) -> None:
     _integer(sweep, "replicates", "sweep", 2)
     _integer(sweep, "seed", "sweep", 0, 2**63 - 1)
     _choice(sweep, "design", "sweep", ("nested", "independent"))
+    _choice(fisher, "method", "fisher", FISHER_METHODS)
+    _integer(fisher, "samples", "fisher", 2)
+    _check_fit_and_run(raw)
+
+
+def _check_fit_and_run(raw: dict) -> None:
+    """Types and ranges of the [fit] and [run] settings (a sweep's and `trajax fit`'s)."""
+    from ._fit import METHODS as FIT_METHODS
+
+    fit, run = raw.get("fit", {}), raw.get("run", {})
     _choice(fit, "method", "fit", FIT_METHODS)
     _integer(fit, "max_steps", "fit", 1)
     _positive(fit, "tol", "fit")
-    _choice(fisher, "method", "fisher", FISHER_METHODS)
-    _integer(fisher, "samples", "fisher", 2)
+    _integer(fit, "starts", "fit", 1)
     _integer(run, "batch_size", "run", 2)
     _positive(run, "max_cell_mb", "run")
     _choice(run, "dtype", "run", ("float32", "float64"))
@@ -166,6 +184,38 @@ def read_config(path) -> dict:
     """Reads and checks a sweep config without building anything: the TOML, its tables and
     keys (with did-you-mean hints), and the types and ranges of the sweep, fit, Fisher and run
     settings. Every problem is a one-line ConfigError naming its key; returns the TOML dict."""
+    raw = _read_tables(path)
+    for key in REQUIRED_SWEEP:
+        if key not in raw.get("sweep", {}):
+            raise ConfigError(f"sweep.{key}: required key is missing")
+    _check_values(raw)
+    return raw
+
+
+def read_fit_config(path) -> dict:
+    """Reads and checks a config for `trajax fit`: the [model] table, and [fit] (options of
+    `tj.fit`) and [run] (dtype) when present; the [sweep] and [fisher] tables of a sweep config
+    are allowed and unused. Every problem is a one-line ConfigError naming its key."""
+    raw = _read_tables(path)
+    _check_fit_and_run(raw)
+    return raw
+
+
+def build_model_in_dtype(raw: dict):
+    """The model of a config's [model] table, built in JAX's current precision, which must be
+    the config's dtype (see `build_config`)."""
+    dtype = config_dtype(raw)
+    if (dtype == "float64") != bool(jax.config.jax_enable_x64):
+        flag = dtype == "float64"
+        raise ConfigError(
+            f"run.dtype: the config asks for {dtype} but jax_enable_x64 is {not flag}; call "
+            f"jax.config.update('jax_enable_x64', {flag}) before building it (the CLI does this)"
+        )
+    return build_model(raw["model"])
+
+
+def _read_tables(path) -> dict:
+    """The TOML of a config with its tables and keys checked, [model] present."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_bytes().decode("utf-8"))
@@ -187,10 +237,6 @@ def read_config(path) -> dict:
             _check_keys(raw.get(section, {}), allowed, section)
     if "model" not in raw:
         raise ConfigError("model: the [model] table is missing")
-    for key in REQUIRED_SWEEP:
-        if key not in raw.get("sweep", {}):
-            raise ConfigError(f"sweep.{key}: required key is missing")
-    _check_values(raw)
     return raw
 
 
@@ -214,13 +260,7 @@ def build_config(raw: dict) -> SweepConfig:
     code does not flip global settings, so enable 64-bit JAX first for a float64 config
     (`jax.config.update("jax_enable_x64", True)`; the CLI does this itself)."""
     dtype = config_dtype(raw)
-    if (dtype == "float64") != bool(jax.config.jax_enable_x64):
-        flag = dtype == "float64"
-        raise ConfigError(
-            f"run.dtype: the config asks for {dtype} but jax_enable_x64 is {not flag}; call "
-            f"jax.config.update('jax_enable_x64', {flag}) before building it (the CLI does this)"
-        )
-    model = build_model(raw["model"])
+    model = build_model_in_dtype(raw)
     sweep, run, fisher = raw["sweep"], raw.get("run", {}), raw.get("fisher", {})
     kwargs = {
         "m": sweep["m"],

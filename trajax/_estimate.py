@@ -26,7 +26,8 @@ from jaxtyping import Array, Float
 
 from ._model import AbstractModel
 from ._results import RESULTS, FitResult
-from ._solvers import LBFGS, Newton, default_tol, default_xtol
+from ._second_order import solve, solve_from_starts
+from ._solvers import LBFGS, Newton, default_ftol, default_max_steps, default_tol, default_xtol
 from ._sources import AbstractSource, Chunks, Groups, Whole
 
 __all__ = ["Plan", "estimate", "resolve_method", "describe_start", "NEWTON_MAX_PARAMS"]
@@ -41,20 +42,25 @@ class Plan:
 
     method: str  # "closed_form", "recursive", "newton" or "lbfgs" ("auto" already resolved)
     init: str  # "data" (the start rule above), "model" (the model's θ) or "given" (an array)
-    max_steps: int
+    max_steps: int  # evaluations of the objective after the start
     tol: float  # gradient test on ‖∇ mean per-transition negative log-likelihood‖_∞
-    xtol: float  # step size of the stalled-objective test (relative to 1 + ‖u‖_∞)
+    xtol: float  # Newton's step size below which a failed step hands over to BFGS (× 1 + ‖u‖_∞)
+    ftol: float  # objective test: an accepted step lowering f by ≤ ftol·max(|f|, 1) ends the fit
+    starts: int = 1  # iterative fits from this many starts (the data-driven one and k − 1 around it)
 
     @classmethod
-    def make(cls, model: AbstractModel, method: str, init: str, max_steps: int, tol: float | None):
+    def make(cls, model: AbstractModel, method: str, init: str, max_steps: int | None, tol: float | None):
+        """The plan with the defaults filled in: `max_steps` None → `default_max_steps` (100 for
+        Newton, 100 + 10 p for L-BFGS), `tol` None → the dtype's `default_tol`."""
         dtype = model.theta.dtype
         tol = default_tol(dtype) if tol is None else tol
-        return cls(method, init, max_steps, tol, default_xtol(dtype))
+        max_steps = default_max_steps(method, model.num_params) if max_steps is None else max_steps
+        return cls(method, init, max_steps, tol, default_xtol(dtype), default_ftol(dtype))
 
     def solver(self):
         if self.method == "newton":
-            return Newton(self.max_steps, self.tol, self.xtol)
-        return LBFGS(self.max_steps, self.tol, self.xtol)
+            return Newton(self.max_steps, self.tol, self.xtol, self.ftol)
+        return LBFGS(self.max_steps, self.tol, self.ftol)
 
 
 def has_statistics(model: AbstractModel, example) -> bool:
@@ -139,15 +145,26 @@ def estimate(model: AbstractModel, source: AbstractSource, plan: Plan, given=Non
         theta0 = start(model, source, plan, given)
         u0 = model.to_unconstrained(theta0)
         if plan.method == "newton":
-            solution = plan.solver().minimise(
-                lambda u: source.mean(lambda d: model.objective_terms(u, d)), u0
+            minimise = lambda u: plan.solver().minimise(
+                lambda v: source.mean(lambda d: model.objective_terms(v, d)), u
             )
         else:
-            objective = lambda u: source.mean(lambda d: model.objective_value(model.from_unconstrained(u), d))
-            solution = plan.solver().minimise(objective, u0)
+            # (f, ∇f) piece by piece: no reverse-mode derivative through a source's loop
+            value_and_grad = jax.value_and_grad(lambda u, d: model.objective_value(model.from_unconstrained(u), d))
+            objective = lambda u: source.mean(lambda d: value_and_grad(u, d))
+            minimise = lambda u: plan.solver().minimise(objective, u)
+        f = lambda u, d: model.objective_value(model.from_unconstrained(u), d)
+        solve_from = lambda u: solve(
+            minimise,
+            lambda v: source.mean(lambda d: jax.hessian(f)(v, d)),
+            lambda points: source.mean(lambda d: jax.vmap(lambda v: f(v, d))(points)),
+            u,
+            plan.tol,
+        )
+        solution, successful_starts, steps = solve_from_starts(solve_from, u0, plan.starts)
         theta = model.canonical_theta(model.from_unconstrained(solution.u))
         result = RESULTS.where(jnp.all(jnp.isfinite(theta0)), solution.result, RESULTS.singular_start)
-        value, grad_inf, steps = solution.value, solution.grad_inf, solution.num_steps
+        value, grad_inf = solution.value, solution.grad_inf
         hessian = _natural_hessian(model, solution)
     else:
         if plan.method == "recursive":
@@ -161,6 +178,7 @@ def estimate(model: AbstractModel, source: AbstractSource, plan: Plan, given=Non
         # value, gradient and Hessian at θ̂ in one pass over the data
         value, grad, hessian = source.mean(lambda d: _value_grad_hessian(model.objective_value, theta, d))
         grad_inf, steps = jnp.max(jnp.abs(grad)), jnp.asarray(0)
+        successful_starts = None
         result = RESULTS.successful
     if hessian is None:  # autodiff: one more pass over the data
         hessian = source.mean(lambda d: jax.hessian(model.objective_value)(theta, d))
@@ -177,6 +195,8 @@ def estimate(model: AbstractModel, source: AbstractSource, plan: Plan, given=Non
         num_steps=steps,
         result=result,
         information=n.astype(value.dtype) * hessian,
+        num_transitions=n,
+        successful_starts=successful_starts,
     )
 
 

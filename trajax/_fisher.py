@@ -28,15 +28,76 @@ def _per_sample(model, key, i, num_steps: int, method: str):
     return -jax.hessian(trajectory_log_likelihood_at, argnums=1)(model, model.theta, z)
 
 
+def _mean_and_stderr(mats):
+    """The mean over the leading (sample) axis and its entrywise Monte-Carlo standard error."""
+    return mats.mean(0), mats.std(0, ddof=1) / jnp.sqrt(mats.shape[0])
+
+
 @eqx.filter_jit
 def _monte_carlo(model, key, indices, num_steps: int, method: str, batch_size: int):
     mats = jax.lax.map(
         lambda i: _per_sample(model, key, i, num_steps, method), indices, batch_size=batch_size
     )
-    n = mats.shape[0]
-    mean = mats.mean(0)
-    stderr = mats.std(0, ddof=1) / jnp.sqrt(n)
-    return mean, stderr
+    return _mean_and_stderr(mats)
+
+
+def _transitions(model: AbstractModel):
+    """z ↦ (x, term): the T − 1 transitions of one trajectory z stacked along a leading axis, and
+    term(model, x_t) = log p_θ(z_{t+1} | z_{1:t}), so that the log-likelihood of the first L
+    states is the sum of the first L − 1 terms. From `transition_log_prob` where the class
+    defines it (`check_model` checks that it sums to `trajectory_log_likelihood`), else from
+    windows of two states of a `homogeneous_markov` model (as `masked_trajectory_log_likelihood`
+    does); None for a model that gives only whole-trajectory likelihoods."""
+    if type(model).transition_log_prob is not AbstractModel.transition_log_prob:
+
+        def by_transition(z):
+            T = jax.tree.leaves(z)[0].shape[0]
+            x = (jax.tree.map(lambda a: a[:-1], z), jax.tree.map(lambda a: a[1:], z), jnp.arange(1, T))
+            return x, lambda m, x_t: m.transition_log_prob(*x_t)
+
+        return by_transition
+    if model.homogeneous_markov:
+
+        def by_window(z):
+            windows = jax.tree.map(lambda a: jnp.stack([a[:-1], a[1:]], axis=1), z)
+            return windows, lambda m, w: m.trajectory_log_likelihood(w)
+
+        return by_window
+    return None
+
+
+def _design_per_sample(model, key, i, num_steps: int, method: str, last, counts):
+    """Σ_j counts_j·J_j for trajectory i simulated once at `num_steps` states, J_j = s sᵀ or
+    −∇² log p of its first last_j + 2 states. "outer": the score of every prefix is a cumulative
+    sum of per-transition scores; "hessian": Σ_j counts_j·(−∇²) is the Hessian of the transition
+    terms weighted by how many of the design's trajectories contain each transition."""
+    z = model.sample_trajectory(trajectory_key(key, i), num_steps)
+    x, term = _transitions(model)(z)
+    theta = model.theta
+    if method == "outer":
+        g = jax.vmap(jax.grad(lambda th, x_t: term(model.with_theta(th), x_t)), in_axes=(None, 0))(theta, x)
+        s = jnp.cumsum(g, axis=0)[last]  # (k, p): the score of each distinct length
+        return jnp.einsum("j,jp,jq->pq", counts, s, s)
+    t = jnp.arange(num_steps - 1, dtype=last.dtype)
+    weights = jnp.sum(jnp.where(t[:, None] <= last[None, :], counts, 0), axis=1)  # (T − 1,)
+
+    def weighted_log_likelihood(th):
+        m = model.with_theta(th)
+        return jnp.sum(weights * jax.vmap(lambda x_t: term(m, x_t))(x))
+
+    return -jax.hessian(weighted_log_likelihood)(theta)
+
+
+@eqx.filter_jit
+def _design_monte_carlo(model, key, indices, num_steps: int, method: str, batch_size: int, last, counts):
+    """(Σ_j counts_j·I_{last_j + 2}, its Monte-Carlo standard error) in one program: trajectory i
+    is simulated once, at `num_steps` = max length, and every length uses its prefix."""
+    mats = jax.lax.map(
+        lambda i: _design_per_sample(model, key, i, num_steps, method, last, counts),
+        indices,
+        batch_size=batch_size,
+    )
+    return _mean_and_stderr(mats)
 
 
 @eqx.filter_jit
@@ -82,20 +143,26 @@ def fisher_information(
         if exact is not None:
             info = _check_finite_fisher(exact[0], T, lambda t: exact_fishers(model, (t,))[0])
             return (info, jnp.zeros_like(info)) if return_stderr else info
-        if method == "exact":
-            raise ValueError(
-                f"method: 'exact' is not available for {type(model).__name__}; "
-                "use 'outer' or 'hessian' with a key"
-            )
-        method = "outer"
-    if key is None:
-        raise ValueError(f"key: method {method!r} is Monte-Carlo and needs a PRNG key")
-    key = check_key(key)
-    n = check_int(num_samples if num_samples is not None else DEFAULT_SAMPLES, "num_samples", 2)
+    method, key, n = _monte_carlo_arguments(model, method, key, num_samples)
     indices = jnp.arange(n, dtype=jnp.uint32)
     mean, stderr = _monte_carlo(model, key, indices, T, method, min(batch_size, n))
     mean = _check_finite_fisher(mean, T, None, lambda: _first_nonfinite_state(model, key, T))
     return (mean, stderr) if return_stderr else mean
+
+
+def _monte_carlo_arguments(model, method: str, key, num_samples) -> tuple[str, PRNGKeyArray, int]:
+    """(method, key, n) of a Monte-Carlo Fisher of a model without a closed form: "auto" is
+    "outer"; ValueError for "exact", a missing key or a bad `num_samples`."""
+    if method == "exact":
+        raise ValueError(
+            f"method: 'exact' is not available for {type(model).__name__}; "
+            "use 'outer' or 'hessian' with a key"
+        )
+    method = "outer" if method == "auto" else method
+    if key is None:
+        raise ValueError(f"key: method {method!r} is Monte-Carlo and needs a PRNG key")
+    n = check_int(num_samples if num_samples is not None else DEFAULT_SAMPLES, "num_samples", 2)
+    return method, check_key(key), n
 
 
 def _first_nonfinite_state(model, key, T: int) -> int | None:
@@ -146,18 +213,38 @@ def design_information(
     method: str = "auto",
     key: PRNGKeyArray | None = None,
     num_samples: int | None = None,
-) -> Float[Array, "p p"]:
+    batch_size: int = 256,
+    return_stderr: bool = False,
+) -> Float[Array, "p p"] | tuple[Float[Array, "p p"], Float[Array, "p p"]]:
     """Σ_i I_{T_i}(θ): the Fisher information of independent trajectories of T_i = lengths[i]
-    states (concrete ints ≥ 2), with I_T computed once per distinct length (in one compiled
-    program for closed forms; Monte-Carlo methods reuse `key` for every length)."""
-    v = np.asarray(lengths)
-    distinct, counts = np.unique(v, return_counts=True)
+    states (concrete ints ≥ 2), in one compiled program whatever the number of distinct lengths.
+
+    Closed forms: I_T at each distinct length. Monte-Carlo methods with several distinct lengths:
+    sample i is simulated once, at max(lengths), from `fold_in(key, i)`, and every length uses
+    its prefix, so by the prefix property the value equals the sum of per-length
+    `fisher_information(model, T_i, key=key)` up to rounding. This needs the log-likelihood as a
+    sum of transition terms (`transition_log_prob`, or `homogeneous_markov`); a model that gives
+    only whole-trajectory likelihoods gets one program per distinct length (and, with
+    `return_stderr`, the sum of their standard errors: an upper bound, as they share samples)."""
+    distinct, counts = np.unique(np.asarray(lengths), return_counts=True)
     T_values = tuple(int(T) for T in distinct)
     exact = exact_fishers(model, T_values) if method in ("auto", "exact") else None
-    if exact is None:
-        kw = dict(method=method, key=key, num_samples=num_samples)
-        exact = [fisher_information(model, T, **kw) for T in T_values]
-    return sum(int(c) * info for c, info in zip(counts, exact, strict=True))
+    if exact is not None:
+        info = sum(int(c) * I_T for c, I_T in zip(counts, exact, strict=True))
+        return (info, jnp.zeros_like(info)) if return_stderr else info
+    if len(T_values) == 1 or _transitions(model) is None:
+        kw = dict(method=method, key=key, num_samples=num_samples, batch_size=batch_size, return_stderr=True)
+        per_length = [fisher_information(model, T, **kw) for T in T_values]
+        info = sum(int(c) * I_T for c, (I_T, _) in zip(counts, per_length, strict=True))
+        stderr = sum(int(c) * se for c, (_, se) in zip(counts, per_length, strict=True))
+    else:
+        method, key, n = _monte_carlo_arguments(model, method, key, num_samples)
+        T = T_values[-1]
+        last = jnp.asarray(distinct - 2, jnp.int32)  # the index of each length's last transition
+        indices, weights = jnp.arange(n, dtype=jnp.uint32), jnp.asarray(counts, model.theta.dtype)
+        info, stderr = _design_monte_carlo(model, key, indices, T, method, min(batch_size, n), last, weights)
+        info = _check_finite_fisher(info, T, None, lambda: _first_nonfinite_state(model, key, T))
+    return (info, stderr) if return_stderr else info
 
 
 def cramer_rao(
@@ -173,7 +260,14 @@ def cramer_rao(
     """tr(I_T(θ)⁻¹)/m: the asymptotic E‖θ̂ − θ*‖² from m trajectories of T states.
 
     With `lengths` ((m,) ints, 2 ≤ lengths ≤ T, trajectory i of lengths[i] states) the value
-    of that ragged design, tr((Σ_i I_{T_i})⁻¹), with I_T computed once per distinct length.
+    of that ragged design, tr((Σ_i I_{T_i})⁻¹), in one compiled program whatever the number of
+    distinct lengths: closed forms give I_T at each of them; a Monte-Carlo Fisher simulates
+    each of its `num_samples` trajectories once, at max(lengths), and takes the score (or the
+    Hessian) of every prefix from per-transition terms, at about the cost of one
+    `fisher_information` at max(lengths). By the prefix property these are the trajectories that
+    `fisher_information(model, T_i, key=key)` draws, so the value equals the per-length sum up
+    to rounding. Models that give only whole-trajectory likelihoods (neither
+    `transition_log_prob` nor `homogeneous_markov`) take one program per distinct length.
 
     Example:
         >>> import trajax as tj

@@ -9,6 +9,7 @@ and vmap-compatible and reports why it stopped in `FitResult.result` instead of 
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 
 import equinox as eqx
@@ -30,7 +31,7 @@ from ._sources import Chunks, Whole, ragged_source
 __all__ = ["fit", "fit_streaming", "FitResult", "check_fit_options", "make_plan"]
 
 METHODS = ("auto", "closed_form", "newton", "lbfgs", "recursive", "least_squares")
-FIT_OPTIONS = ("method", "init", "max_steps", "tol")
+FIT_OPTIONS = ("method", "init", "max_steps", "tol", "starts")
 
 
 def check_fit_options(options: dict | None, name: str = "fit_options") -> dict:
@@ -42,8 +43,10 @@ def check_fit_options(options: dict | None, name: str = "fit_options") -> dict:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ValueError(f"{name}: unknown option {key!r}{hint}; expected some of {FIT_OPTIONS}")
     _check_method(options.get("method", "auto"))
-    check_int(options.get("max_steps", 100), "max_steps")
+    if options.get("max_steps") is not None:
+        check_int(options["max_steps"], "max_steps")
     resolve_tol(options.get("tol"))
+    check_int(options.get("starts", 1), "starts")
     return options
 
 
@@ -76,15 +79,19 @@ def _init_kind(model: AbstractModel, init):
 
 
 def make_plan(
-    model: AbstractModel, example, *, method="auto", init=None, max_steps=100, tol=None, whole=True
+    model: AbstractModel, example, *, method="auto", init=None, max_steps=None, tol=None, starts=1, whole=True
 ):
     """(Plan, θ₀ or None) for fitting `model` to data like `example`, with fit's errors."""
     _check_method(method)
-    max_steps = check_int(max_steps, "max_steps")
+    max_steps = None if max_steps is None else check_int(max_steps, "max_steps")
     tol = resolve_tol(tol)
     kind, theta0 = _init_kind(model, init)
+    starts = check_int(starts, "starts")
     chosen = resolve_method(model, method, example, whole=whole)
-    return Plan.make(model, chosen, kind, max_steps, tol), theta0
+    if starts > 1 and chosen not in ("newton", "lbfgs"):
+        raise ValueError(f"starts: several starts need an iterative method, and {method!r} chose {chosen!r}")
+    plan = Plan.make(model, chosen, kind, max_steps, tol)
+    return dataclasses.replace(plan, starts=starts), theta0
 
 
 @eqx.filter_jit
@@ -98,10 +105,11 @@ def fit(
     *,
     method: str = "auto",
     init=None,
-    max_steps: int = 100,
+    max_steps: int | None = None,
     tol: float | None = None,
     lengths=None,
     estimate_scale: bool = False,
+    starts: int = 1,
 ) -> FitResult:
     """Maximum-likelihood estimate of θ from all trajectories in `data` jointly:
     θ̂ = argmax Σ_i log p_θ(z_i), each term conditional on the trajectory's first state.
@@ -131,10 +139,19 @@ def fit(
             linear systems and dependent regression with a scaled noise family, the GLM's σ),
             from the model's s. θ̂ is reported as usual; `result.model` carries ŝ, and
             `information` is θ's profiled over s, so `stderr` accounts for estimating s.
+        starts: iterative fits from this many starts: the data-driven θ₀ and `starts − 1`
+            points spread around it in the optimiser's coordinates (u₀ + ½(1 + |u₀|)·N(0, 1),
+            from a fixed key, so the same every time); the best successful fit (highest
+            likelihood) wins, and `result.successful_starts` counts the starts that succeeded.
 
     Returns:
         A `FitResult`; `result` says why the fit stopped (`tj.RESULTS`), `converged` is
-        `result == RESULTS.successful`. Works under `jax.jit` and `jax.vmap` over a leading
+        `result == RESULTS.successful`. An iterative fit is successful only at a local maximum:
+        where the gradient test holds and the observed information is positive definite in the
+        free directions (to a relative tolerance eps^(2/3) of the dtype). At a saddle point (a
+        start on a symmetry: identical mixture components or hidden states) the fit steps along
+        the direction of negative curvature and carries on; where that fails, or along a flat
+        ridge, `result` is `RESULTS.not_a_maximum`. Works under `jax.jit` and `jax.vmap` over a leading
         replicate axis of `data`; failures are reported, never raised.
 
     Example:
@@ -152,17 +169,17 @@ def fit(
             raise ValueError(f"method: estimate_scale needs an iterative method, got {method!r}")
         if init is not None and not isinstance(init, str):
             init = jnp.concatenate([jnp.asarray(init, model.theta.dtype), Scaled(model).theta[-1:]])
-        options = dict(method=method, init=init, max_steps=max_steps, tol=tol, lengths=lengths)
+        options = dict(method=method, init=init, max_steps=max_steps, tol=tol, lengths=lengths, starts=starts)
         return unscale_result(fit(Scaled(model), data, **options))
     if lengths is None:
         data = check_data(model, data)
-        return fit_unchecked(model, data, method=method, init=init, max_steps=max_steps, tol=tol)
+        return fit_unchecked(model, data, method=method, init=init, max_steps=max_steps, tol=tol, starts=starts)
     data, lengths = check_ragged_data(model, data, lengths)
     if not is_concrete(lengths):
         raise ValueError("lengths: fit needs concrete lengths (NumPy integers), not traced values")
     source = ragged_source(model, data, lengths)
     plan, theta0 = make_plan(
-        model, source.example(), method=method, init=init, max_steps=max_steps, tol=tol,
+        model, source.example(), method=method, init=init, max_steps=max_steps, tol=tol, starts=starts,
         whole=isinstance(source, Whole),
     )  # fmt: skip
     if plan.method == "recursive":
@@ -170,11 +187,13 @@ def fit(
     return _fit(model, source, theta0, plan)
 
 
-def fit_unchecked(model, data, *, method="auto", init=None, max_steps=100, tol=None) -> FitResult:
+def fit_unchecked(model, data, *, method="auto", init=None, max_steps=None, tol=None, starts=1) -> FitResult:
     """`fit` without the NaN/inf guard on `data`, for data the engine simulated itself (sweeps):
     non-finite data (an explosive model, say) then give `RESULTS.nonfinite`, counted as such,
     instead of an error that would stop the whole sweep."""
-    plan, theta0 = make_plan(model, data, method=method, init=init, max_steps=max_steps, tol=tol)
+    plan, theta0 = make_plan(
+        model, data, method=method, init=init, max_steps=max_steps, tol=tol, starts=starts
+    )
     return _fit(model, Whole(data), theta0, plan)
 
 
@@ -192,8 +211,9 @@ def fit_streaming(
     chunk_size: int,
     method: str = "auto",
     init=None,
-    max_steps: int = 100,
+    max_steps: int | None = None,
     tol: float | None = None,
+    starts: int = 1,
 ) -> FitResult:
     """`fit(model, simulate(model, key, m, T))` without ever holding the data: trajectories are
     simulated `chunk_size` at a time (which must divide `num_trajectories`) from the keys
@@ -219,7 +239,7 @@ def fit_streaming(
         raise ValueError(f"chunk_size: expected a divisor of num_trajectories={m}, got {chunk}")
     example = _example(model, T)
     plan, theta0 = make_plan(
-        model, example, method=method, init=init, max_steps=max_steps, tol=tol, whole=False
+        model, example, method=method, init=init, max_steps=max_steps, tol=tol, starts=starts, whole=False
     )
     if plan.method == "recursive":
         raise ValueError("method: 'recursive' needs whole data; use fit")

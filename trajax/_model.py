@@ -3,7 +3,8 @@
 A model is an immutable `eqx.Module`. To add a model write ONE class that provides
 
 - parameters: list the estimated array fields in the class variable `parameters`
-  (θ is their row-major concatenation), or override `theta` / `with_theta`;
+  (θ is their row-major concatenation; numbers, lists and NumPy arrays given for them become
+  JAX arrays of the model's dtype at construction), or override `theta` / `with_theta`;
 - sampling: either `initial_state(key)` and `transition(key, z_t, t)`, or a whole
   `sample_trajectory(key, num_steps)`;
 - likelihood: either `transition_log_prob(z_t, z_next, t)`, or a whole
@@ -22,11 +23,15 @@ compile-once windowed sweeps (with `homogeneous_markov`).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import reprlib
 from typing import ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
 __all__ = ["AbstractModel", "best_candidate"]
@@ -54,6 +59,84 @@ def _prefix(tree, start: int | None, stop: int | None):
     return jax.tree.map(lambda x: x[start:stop], tree)
 
 
+# ------------------------------------------------------------------ parameter fields
+def _asked_dtype(x):
+    """The floating dtype a parameter field's value asks for, or None: Python numbers, lists,
+    integer arrays and weakly typed JAX scalars take whatever dtype the model has."""
+    if isinstance(x, jax.Array):
+        return None if x.weak_type or not jnp.issubdtype(x.dtype, jnp.floating) else x.dtype
+    if isinstance(x, (np.ndarray, np.generic)) and np.issubdtype(x.dtype, np.floating):
+        return jax.dtypes.canonicalize_dtype(x.dtype)
+    return None
+
+
+def _real_array(x, where: str):
+    """`x` as a JAX array (left as it is, tracers included) or a NumPy array of real numbers;
+    a one-line ValueError naming the field `where` for anything else (booleans included)."""
+    array = x
+    if not isinstance(x, jax.Array):
+        try:
+            array = np.asarray(x)
+        except (TypeError, ValueError):  # e.g. a ragged nested list
+            array = None
+    if array is not None and (
+        jnp.issubdtype(array.dtype, jnp.floating) or jnp.issubdtype(array.dtype, jnp.integer)
+    ):
+        return array
+    if x is None:
+        got = "None"
+    elif isinstance(x, (bool, complex, str, bytes, np.generic)):
+        got = f"{type(x).__name__} {reprlib.repr(x)}"
+    elif array is None or array.dtype == object:
+        got = f"a {type(x).__name__} that is not a rectangular array of numbers"
+    else:
+        got = f"a {type(x).__name__} of {array.dtype}"
+    raise ValueError(
+        f"{where}: a parameter field holds real numbers (a float, an int or an array of them), got {got}"
+    )
+
+
+def _as_dtype(x, dtype):
+    """`x` (a JAX or NumPy array) as a JAX array of `dtype`, strongly typed (so a model and the
+    copies `with_theta` makes share their compiled programs). Concrete values are cast by NumPy
+    and placed with `jax.device_put`, so construction compiles no eager program; tracers (a model
+    built inside `jit` or `vmap`) are cast in the trace."""
+    if isinstance(x, jax.Array):
+        if x.dtype == dtype and not x.weak_type:
+            return x
+        if isinstance(x, jax.core.Tracer):
+            return x.astype(dtype)
+    return jax.device_put(np.asarray(x).astype(dtype))
+
+
+def _convert_parameter_fields(model: AbstractModel) -> None:
+    """Makes every field named in `parameters` a JAX array of the model's dtype: the promotion of
+    the floating dtypes the fields ask for (`_asked_dtype`), else JAX's default float (float64
+    with x64 enabled). Called once, at construction; models JAX rebuilds (tree_unflatten,
+    eqx.tree_at, hence `with_theta`) skip `__init__` and keep their already converted fields."""
+    cls = type(model)
+    fields = {f.name: f for f in dataclasses.fields(model)}
+    names = [name for name in cls.parameters if name in fields]  # others: properties of fields
+    for name in names:
+        if fields[name].metadata.get("static", False):
+            raise TypeError(
+                f"{cls.__name__}.{name}: `parameters` lists a static field; an estimated parameter "
+                "must be an array field (drop `eqx.field(static=True)`)"
+            )
+    given = {name: getattr(model, name) for name in names}
+    arrays = {name: _real_array(value, f"{cls.__name__}.{name}") for name, value in given.items()}
+    asked = [d for d in map(_asked_dtype, given.values()) if d is not None]
+    with jax.numpy_dtype_promotion("standard"):  # float32 and float64 fields make a float64 model
+        dtype = jax.dtypes.canonicalize_dtype(
+            functools.reduce(jnp.promote_types, asked) if asked else np.float64
+        )
+    for name, value in given.items():
+        converted = _as_dtype(arrays[name], dtype)
+        if converted is not value:
+            # equinox applies its own field converters the same way, once `__init__` has run
+            object.__setattr__(model, name, converted)
+
+
 class AbstractModel(eqx.Module):
     """Base class of trajax models: a law p_θ(z_{2:T} | z_1) = Π_t p_θ(z_{t+1} | z_{1:t}) of
     trajectories z_1, …, z_T, with θ ∈ R^p in natural coordinates. See the module docstring for
@@ -62,6 +145,15 @@ class AbstractModel(eqx.Module):
     A class missing its parameters, its sampler or its likelihood is refused when it is
     instantiated, with a `TypeError` naming what to define. `trajax.testing.check_model`
     checks a new class against the rules the engine relies on.
+
+    The fields named in `parameters` are converted when the model is constructed: Python numbers,
+    lists, NumPy scalars or arrays (integers included) and weakly typed JAX scalars become strongly
+    typed JAX arrays of the model's dtype, the promotion of the floating dtypes the fields are
+    given in (float32 arrays make a float32 model), else JAX's default float (float64 when x64 is
+    enabled). A value that is not real numbers (a string, None, a complex number, a boolean) is
+    refused with a one-line `ValueError` naming the field. A subclass's own `__check_init__` runs
+    before this conversion, on the values as given; models that JAX rebuilds (`with_theta`,
+    `eqx.tree_at`, `jax.tree.unflatten`) are not converted again.
 
     Example (an AR(1) with standard normal noise, as one class; data have shape (m, T)):
         >>> import jax, jax.numpy as jnp, trajax as tj
@@ -74,7 +166,7 @@ class AbstractModel(eqx.Module):
         ...         return self.a * z + jax.random.normal(key, dtype=z.dtype)
         ...     def transition_log_prob(self, z, z_next, t):
         ...         return -0.5 * (z_next - self.a * z) ** 2 - 0.5 * jnp.log(2 * jnp.pi)
-        >>> model = AR1(a=jnp.asarray(0.5))
+        >>> model = AR1(a=0.5)  # a becomes a JAX array of the default float dtype
         >>> data = tj.simulate(model, jax.random.key(0), 200, 50)
         >>> data.shape, tj.score(model, data).shape
         ((200, 50), (200, 1))
@@ -90,6 +182,9 @@ class AbstractModel(eqx.Module):
                 f"{what}: define {' or '.join(' and '.join(f) for f in _REQUIRED[what])}" for what in missing
             )
             raise TypeError(f"{cls.__name__} is not a complete trajax model: {needs}")
+        # Here because equinox calls this base's `__check_init__` at every construction, whatever
+        # `__init__` or `__check_init__` a subclass defines, and never when JAX rebuilds a model.
+        _convert_parameter_fields(self)
 
     parameters: ClassVar[tuple[str, ...]] = ()
     # True when the model is first-order Markov with the same transition law at every t, so the

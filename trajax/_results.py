@@ -9,8 +9,10 @@ per replicate, and a sweep counts its failed fits by reason.
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import numpy as np
-from jaxtyping import Array, Bool, Float, Int
+from equinox._enum import EnumerationItem
+from jaxtyping import Array, Bool, Float, Int, Real
 
 from ._model import AbstractModel
 
@@ -48,6 +50,47 @@ class RESULTS(eqx.Enumeration):
         "least-squares Gram matrix, or a start outside the parameter space): give `init`, or more "
         "informative data."
     )
+    not_a_maximum = (
+        "The gradient vanishes but θ̂ is not a local maximum of the likelihood: the observed "
+        "information there is not positive definite in the free directions (a saddle point, "
+        "e.g. two identical mixture components or hidden states, or a flat ridge: a parameter "
+        "the data do not identify). Try several starts (`starts=`), another `init`, or more "
+        "informative data."
+    )
+
+
+class _Member(EnumerationItem):  # equinox does not export its item class: the one private import
+    """A `RESULTS` member that prints its name: `RESULTS.successful` (a batch under vmap:
+    `RESULTS['successful', 'nonfinite']`; traced: `RESULTS<traced>`). Equinox's items print their
+    message, empty for `successful`; this subclass only changes the repr, so members compare,
+    `jit`, `vmap` and `RESULTS[member]` as before."""
+
+    def __repr__(self):
+        name = self._enumeration.__qualname__
+        if isinstance(self._value, jax.core.Tracer):
+            return f"{name}<traced>"
+        names = list(self._enumeration._name_to_item)
+        value = np.asarray(self._value)
+        if value.ndim == 0:
+            return f"{name}.{names[int(value)]}"
+        return f"{name}{np.vectorize(names.__getitem__, otypes=[object])(value).tolist()}"
+
+
+# Members made by the class statement and by `RESULTS.where` are `_Member`s (equinox's `where`
+# builds plain items; every RESULTS item must be of one class, or `lax.cond` and `while_loop`
+# would see two pytree structures).
+for _name, _item in RESULTS._name_to_item.items():
+    RESULTS._name_to_item[_name] = _Member(_item._value, RESULTS)
+_enumeration_where = eqx.Enumeration.__dict__["where"].__func__
+
+
+def _where(cls, pred, a, b):
+    item = _enumeration_where(cls, pred, a, b)
+    return item if isinstance(item, _Member) else _Member(item._value, cls)
+
+
+_where.__doc__ = _enumeration_where.__doc__
+RESULTS.where = classmethod(_where)
 
 
 # The members other than `successful`, in declaration order: a sweep's `failed_<reason>` columns.
@@ -89,6 +132,9 @@ class FitResult(eqx.Module):
     num_steps: Int[Array, ""]  # optimiser iterations (0 for a closed form)
     result: RESULTS  # why the fit stopped; RESULTS.successful when it converged
     information: Float[Array, "p p"]  # observed information −∇²_θ Σ_i log p_θ(z_i) at θ̂ (natural θ)
+    num_transitions: Real[Array, ""] | None = None  # n: transitions the fit summed over (None: unknown)
+    num_trajectories: Int[Array, ""] | None = None  # m: trajectories of the data (None: unknown)
+    successful_starts: Int[Array, ""] | None = None  # of `fit(starts=k)`'s k (None: not iterative)
 
     @property
     def stderr(self) -> Float[Array, " p"]:
@@ -107,3 +153,39 @@ class FitResult(eqx.Module):
     def message(self) -> str:
         """What `result` means and what to do about it (one fit, not a vmapped batch)."""
         return RESULTS[self.result]
+
+    def conf_int(self, alpha: float = 0.05) -> Float[Array, "p 2"]:
+        """Wald intervals θ̂_j ± z_{1−α/2}·SE_j (SE from `information`, as `stderr`), one row
+        [lower, upper] per θ entry: the (1 − alpha) intervals of `summary`. One fit, not a
+        vmapped batch (take one first: `jax.tree.map(lambda x: x[i], result)`).
+
+        Example:
+            >>> import jax, trajax as tj
+            >>> chain = tj.TwoStateChain(theta=0.8)
+            >>> res = tj.fit(chain, tj.simulate(chain, jax.random.key(0), 50, 40))
+            >>> res.conf_int().shape
+            (1, 2)
+        """
+        from ._summary import conf_int
+
+        return conf_int(self, alpha)
+
+    def summary(self, alpha: float = 0.05) -> str:
+        """A statsmodels-like table of this fit: per θ entry its name (`tj.parameter_names`),
+        estimate, standard error (`stderr`), z = θ̂/SE, two-sided normal p-value of θ_j = 0 and
+        (1 − alpha) Wald interval; then the log-likelihood ℓ, AIC = 2p − 2ℓ, BIC = p·log n − 2ℓ
+        (p = dim θ, n = the number of transitions: each trajectory's likelihood is conditional
+        on its first state, so n = Σ_i (T_i − 1) observations enter it), the condition number of
+        the information, the numbers of trajectories and transitions, and `result` with its
+        message when the fit did not succeed. One fit, not a vmapped batch.
+
+        Example:
+            >>> import jax, trajax as tj
+            >>> chain = tj.TwoStateChain(theta=0.8)
+            >>> res = tj.fit(chain, tj.simulate(chain, jax.random.key(0), 50, 40))
+            >>> print(res.summary())  # doctest: +ELLIPSIS
+            trajax fit: TwoStateChain...
+        """
+        from ._summary import summary
+
+        return summary(self, alpha)

@@ -104,4 +104,7 @@ def unscale_result(result: FitResult) -> FitResult:
         num_steps=result.num_steps,
         result=result.result,
         information=profiled,
+        num_transitions=result.num_transitions,
+        num_trajectories=result.num_trajectories,
+        successful_starts=result.successful_starts,
     )

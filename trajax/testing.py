@@ -1,11 +1,13 @@
 """The conformance kit for a model class: `check_model(model, key)`.
 
 Run it on a new model before trusting its fits or sweeps. Each property is checked on data the
-model simulates itself; the first property that fails raises an `AssertionError` naming it.
+model simulates itself; the first property that fails raises an `AssertionError` naming it, also
+when the model's own code raises while the property is checked (the error is chained).
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import jax
@@ -32,8 +34,19 @@ class InformationIdentityWarning(UserWarning):
     are wrong for that model, and Fisher methods "outer" or "exact" must be used."""
 
 
-def _fail(prop: str, detail: str):
-    raise AssertionError(f"check_model: {prop}: {detail}")
+def _fail(prop: str, detail: str, cause: BaseException | None = None):
+    raise AssertionError(f"check_model: {prop}: {detail}") from cause
+
+
+def _call(prop: str, what: str, fn, *args):
+    """`fn(*args)`, with an error it raises reported as a failure of property `prop`."""
+    try:
+        return fn(*args)
+    except AssertionError:
+        raise
+    except Exception as err:  # noqa: BLE001 - the model's own code failed: name the property
+        first_line = (str(err).strip().splitlines() or [""])[0]
+        _fail(prop, f"{what} raised {type(err).__name__}: {first_line}", err)
 
 
 def _tree_allclose(a, b, rtol, atol) -> bool:
@@ -72,8 +85,11 @@ def check_model(
 
     Properties, in order:
 
-    1. parameters: `with_theta(θ).theta == θ`; `from_unconstrained(to_unconstrained(θ)) ≈ θ`;
-       `ravel` round trip.
+    1. parameters: every field named in `parameters` is a floating JAX array, all of one dtype
+       (the model's: construction converts numbers and NumPy arrays, but a model changed with
+       `eqx.tree_at` or `jax.tree.unflatten` skips that); `with_theta(θ).theta == θ`, keeping
+       each field's shape and dtype; `from_unconstrained(to_unconstrained(θ)) ≈ θ`; `ravel`
+       round trip.
     2. prefix: the first k trajectories and first T' states of a simulation equal a smaller
        simulation with the same key, bit for bit.
     3. likelihood forms: Σ_t `transition_log_prob` equals `trajectory_log_likelihood` where the
@@ -86,6 +102,10 @@ def check_model(
     6. exact Fisher: `exact_fisher(T)`, where the model has one, within 4.5 Monte-Carlo standard
        errors of the mean of s sᵀ.
     7. bad data: data missing the time axis are refused with a ValueError.
+
+    An error raised by the model's own code while a property is checked (by `simulate`: property
+    "sampler", before 2; by the Hessian: "information identity") fails that property too, with the
+    error's type and first line; the full traceback is chained to the AssertionError.
 
     The information identity E[s sᵀ] = −E[∇²] is checked too, but reported as an
     `InformationIdentityWarning`, not a failure: non-smooth likelihoods break it legitimately.
@@ -110,8 +130,9 @@ def check_model(
     T = check_int(num_steps, "num_steps", 4)
     n = check_int(num_samples, "num_samples", 10)
     k_data, k_mc = jax.random.split(key)
+    _check_parameter_fields(model)
     _check_parameters(model)
-    data = simulate(model, k_data, m, T)
+    data = _call("sampler", "simulate", simulate, model, k_data, m, T)
     _check_prefix(model, k_data, data, m, T)
     _check_likelihood_forms(model, data, T)
     _check_statistics(model, data, m, T)
@@ -120,11 +141,48 @@ def check_model(
     return report
 
 
+def _describe(x) -> str:
+    if isinstance(x, (jax.Array, np.ndarray)):
+        return f"a {type(x).__name__} of {x.dtype}"
+    return f"a {type(x).__name__}"
+
+
+def _check_parameter_fields(model):
+    cls = type(model)
+    dtypes = {}
+    for name in cls.parameters:
+        value = getattr(model, name)
+        if not isinstance(value, jax.Array) or not jnp.issubdtype(value.dtype, jnp.floating):
+            _fail(
+                "parameters",
+                f"{cls.__name__}.{name} is {_describe(value)}, not a floating JAX array: build the "
+                "model with its class, which converts numbers and NumPy arrays (eqx.tree_at and "
+                "jax.tree.unflatten do not)",
+            )
+        dtypes[name] = value.dtype
+    if len(set(dtypes.values())) > 1:
+        found = ", ".join(f"{name}: {dtype}" for name, dtype in dtypes.items())
+        _fail("parameters", f"the fields in `parameters` differ in dtype ({found}): give them one dtype")
+
+
 def _check_parameters(model):
-    theta = model.theta
-    if not _tree_equal(model.with_theta(theta).theta, theta):
+    theta = _call("parameters", "theta", lambda: model.theta)
+    rebuilt = _call("parameters", "with_theta(theta)", model.with_theta, theta)
+    for name in type(model).parameters:
+        before, after = getattr(model, name), getattr(rebuilt, name)
+        if (jnp.shape(before), before.dtype) != (jnp.shape(after), getattr(after, "dtype", None)):
+            _fail(
+                "parameters",
+                f"with_theta changes {name} from {before.dtype}{list(jnp.shape(before))} to "
+                f"{getattr(after, 'dtype', type(after).__name__)}{list(jnp.shape(after))}",
+            )
+    if not _tree_equal(rebuilt.theta, theta):
         _fail("parameters", "with_theta(theta).theta differs from theta")
-    back = model.from_unconstrained(model.to_unconstrained(theta))
+    back = _call(
+        "parameters",
+        "from_unconstrained(to_unconstrained(theta))",
+        lambda: model.from_unconstrained(model.to_unconstrained(theta)),
+    )
     rtol = 1e-6 if theta.dtype == jnp.float64 else 1e-3
     if not np.allclose(np.asarray(back), np.asarray(theta), rtol=rtol, atol=rtol):
         _fail("parameters", f"from_unconstrained(to_unconstrained(θ)) = {back} differs from θ = {theta}")
@@ -144,7 +202,7 @@ def _check_prefix(model, key, data, m, T):
 
 
 def _check_likelihood_forms(model, data, T):
-    total = np.asarray(log_likelihood(model, data))
+    total = np.asarray(_call("likelihood forms", "log_likelihood", log_likelihood, model, data))
     if not np.all(np.isfinite(total)):
         _fail("likelihood forms", "log_likelihood is not finite on the model's own samples")
     rtol = 1e-8 if model.theta.dtype == jnp.float64 else 1e-4
@@ -174,7 +232,7 @@ def _check_likelihood_forms(model, data, T):
 def _check_statistics(model, data, m, T):
     rtol = 1e-8 if model.theta.dtype == jnp.float64 else 1e-4
     for hook in ("sufficient_statistics", "initial_statistics"):
-        fn = getattr(model, hook)
+        fn = functools.partial(_call, "additive statistics", hook, getattr(model, hook))
         whole = fn(data)
         if whole is None:
             continue
@@ -192,7 +250,7 @@ def _check_statistics(model, data, m, T):
 def _check_score_and_fisher(model, key, T, n) -> dict:
     k_sim, k_hess = jax.random.split(key)
     data = simulate(model, k_sim, n, T)
-    s = np.asarray(score(model, data), np.float64)
+    s = np.asarray(_call("score mean zero", "score", score, model, data), np.float64)
     if not np.all(np.isfinite(s)):
         _fail("score mean zero", "the score is not finite on the model's own samples")
     score_z = _z_scores(s)
@@ -204,7 +262,7 @@ def _check_score_and_fisher(model, key, T, n) -> dict:
         )
     outer = np.einsum("ni,nj->nij", s, s)
     report = {"score_z": float(np.max(score_z)), "fisher_z": float("nan")}
-    exact = model.exact_fisher(T)
+    exact = _call("exact Fisher", "exact_fisher", model.exact_fisher, T)
     if exact is not None:
         fisher_z = _z_scores(outer - np.asarray(exact, np.float64)[None])
         report["fisher_z"] = float(np.max(fisher_z))
@@ -214,8 +272,10 @@ def _check_score_and_fisher(model, key, T, n) -> dict:
                 f"exact_fisher({T}) is {np.max(fisher_z):.1f} standard errors from the Monte-Carlo "
                 "mean of s sᵀ",
             )
-    info_h, se_h = fisher_information(
-        model, T, method="hessian", key=k_hess, num_samples=n, return_stderr=True
+    info_h, se_h = _call(
+        "information identity",
+        "fisher_information(method='hessian')",
+        lambda: fisher_information(model, T, method="hessian", key=k_hess, num_samples=n, return_stderr=True),
     )
     gap = np.abs(np.asarray(info_h, np.float64) - outer.mean(0))
     se = np.sqrt(np.asarray(se_h, np.float64) ** 2 + (outer.std(0, ddof=1) / np.sqrt(n)) ** 2)
