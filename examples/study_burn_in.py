@@ -5,6 +5,7 @@ smallest m from which every larger m has a ratio CI covering 1; `plot_burn_in` d
 with the predicted boundary. Prints the cells and the burn-in against the prediction.
 
     PYTHONPATH=. python examples/study_burn_in.py mixture    # or glm, student_t
+    PYTHONPATH=. python examples/study_burn_in.py mixture --no-escape   # saddles left as they are
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def main(name: str) -> None:
         for m in grid["m"]:
             r = next(r for r in result.table if r["m"] == m and r["T"] == T)
             mark = "**" if r["ratio_lo"] <= 1 <= r["ratio_hi"] else ""
-            fail = f" ({r['failed']} failed)" if r["failed"] else ""
+            lost = r["failed_not_a_maximum"]
+            fail = f" ({r['failed']} failed: {lost} not a maximum)" if r["failed"] else ""
             cells.append(f"{mark}{r['ratio']:.2f}{mark} [{r['ratio_lo']:.2f}, {r['ratio_hi']:.2f}]{fail}")
         print(f"| {T} | " + " | ".join(cells) + " |")
     print("\n| T | measured burn-in m0 | " + " | ".join(boundaries) + " |")
@@ -75,5 +77,13 @@ def main(name: str) -> None:
 
 
 if __name__ == "__main__":
-    for arg in sys.argv[1:] or list(STUDIES):
-        main(arg)
+    names = [arg for arg in sys.argv[1:] if not arg.startswith("--")]
+    if "--no-escape" in sys.argv:  # what the fits were before escapes: saddles are not_a_maximum
+        import trajax._solvers
+
+        trajax._solvers.MAX_ESCAPES = 0
+        RUNS = RUNS.with_name("burn_in_no_escape")
+        FIGURES = Path("runs") / "burn_in_no_escape"
+        FIGURES.mkdir(parents=True, exist_ok=True)
+    for name in names or list(STUDIES):
+        main(name)

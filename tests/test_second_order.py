@@ -8,14 +8,14 @@ import pytest
 from catalogue import SYMMETRIC_STARTS
 
 import trajax as tj
-from trajax import _second_order
+from trajax import _second_order, _solvers
 from trajax._estimate import estimate
 from trajax._fit import make_plan
 from trajax._simulate import simulate
 from trajax._solvers import Newton
 from trajax._sources import Whole
 
-DEFAULT_ESCAPES = _second_order.MAX_ESCAPES
+DEFAULT_ESCAPES = _solvers.MAX_ESCAPES
 
 
 def _double_well(u):
@@ -42,7 +42,7 @@ def test_a_saddle_is_escaped_along_negative_curvature():
 
 
 def test_a_saddle_left_unescaped_is_not_a_maximum(monkeypatch):
-    monkeypatch.setattr(_second_order, "MAX_ESCAPES", 0)
+    monkeypatch.setattr(_solvers, "MAX_ESCAPES", 0)
     solution = _solve_double_well(jnp.zeros(2))
     assert solution.result == tj.RESULTS.not_a_maximum
     assert float(solution.grad_inf) == 0.0  # the gradient test alone would have called it a success
@@ -100,7 +100,7 @@ def _mixture_fit(max_escapes, monkeypatch):
     """Replicate 180 of 200 (key 2) of the two-state mixture at T = 4, m = 2048: its fit from the
     spread start stops at θ₀ = θ₁, a saddle. A fresh trace per call (the escape count is read
     when the program is traced)."""
-    monkeypatch.setattr(_second_order, "MAX_ESCAPES", max_escapes)
+    monkeypatch.setattr(_solvers, "MAX_ESCAPES", max_escapes)
     mix = SYMMETRIC_STARTS["two_state_mixture_T4"]()
     data = simulate(mix, jax.random.split(jax.random.key(2), 200)[180], 2048, 4)
     plan, _ = make_plan(mix, data)

@@ -50,11 +50,11 @@ class Plan:
 
     @classmethod
     def make(cls, model: AbstractModel, method: str, init: str, max_steps: int | None, tol: float | None):
-        """The plan with the defaults filled in: `max_steps` None → `default_max_steps` (100 for
-        Newton, 100 + 10 p for L-BFGS), `tol` None → the dtype's `default_tol`."""
+        """The plan with the defaults filled in: `max_steps` None → `default_max_steps`
+        (100 + 20 p), `tol` None → the dtype's `default_tol`."""
         dtype = model.theta.dtype
         tol = default_tol(dtype) if tol is None else tol
-        max_steps = default_max_steps(method, model.num_params) if max_steps is None else max_steps
+        max_steps = default_max_steps(model.num_params) if max_steps is None else max_steps
         return cls(method, init, max_steps, tol, default_xtol(dtype), default_ftol(dtype))
 
     def solver(self):
@@ -150,14 +150,15 @@ def estimate(model: AbstractModel, source: AbstractSource, plan: Plan, given=Non
             )
         else:
             # (f, ∇f) piece by piece: no reverse-mode derivative through a source's loop
-            value_and_grad = jax.value_and_grad(lambda u, d: model.objective_value(model.from_unconstrained(u), d))
-            objective = lambda u: source.mean(lambda d: value_and_grad(u, d))
+            piece = jax.value_and_grad(lambda u, d: model.objective_value(model.from_unconstrained(u), d))
+            objective = lambda u: source.mean(lambda d: piece(u, d))
             minimise = lambda u: plan.solver().minimise(objective, u)
         f = lambda u, d: model.objective_value(model.from_unconstrained(u), d)
         solve_from = lambda u: solve(
             minimise,
             lambda v: source.mean(lambda d: jax.hessian(f)(v, d)),
-            lambda points: source.mean(lambda d: jax.vmap(lambda v: f(v, d))(points)),
+            # one pass over the data per point (only when escaping a saddle): no k-fold temporaries
+            lambda points: jax.lax.map(lambda v: source.mean(lambda d: f(v, d)), points),
             u,
             plan.tol,
         )

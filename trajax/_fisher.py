@@ -226,6 +226,8 @@ def design_information(
     sum of transition terms (`transition_log_prob`, or `homogeneous_markov`); a model that gives
     only whole-trajectory likelihoods gets one program per distinct length (and, with
     `return_stderr`, the sum of their standard errors: an upper bound, as they share samples)."""
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
     distinct, counts = np.unique(np.asarray(lengths), return_counts=True)
     T_values = tuple(int(T) for T in distinct)
     exact = exact_fishers(model, T_values) if method in ("auto", "exact") else None

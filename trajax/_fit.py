@@ -127,11 +127,15 @@ def fit(
         init: starting θ of iterative methods: None (data-driven: the model's least-squares
             statistics or its `initial_theta`; for a model with neither, the origin of its
             optimiser coordinates, never its own θ), "model" (the model's own θ) or a (p,) array.
-        max_steps: iteration cap of iterative methods.
+        max_steps: iteration cap of iterative methods (a Newton trial step, or a quasi-Newton
+            step with its line search); default None: 100 + 20 p.
         tol: the gradient test ‖∇ mean per-transition negative log-likelihood‖_∞ ≤ tol in the
-            optimiser's coordinates (default 1e-8 in float64, 1e-4 in float32). A fit whose
-            objective can no longer decrease beyond rounding with a step below √eps (relative) is
-            successful too (non-smooth likelihoods such as Laplace).
+            optimiser's coordinates (default 1e-8 in float64, 1e-4 in float32). A fit is
+            successful too where the objective stops improving: an accepted quasi-Newton step
+            lowers it by at most 4 eps·max(|f|, 1), or a line search bisects to rounding without
+            lowering it. The latter is how the vertex of a non-smooth likelihood (Laplace,
+            absolute loss) is recognised; Newton hands such an objective, whose Hessian misses
+            the kinks, to BFGS (see `trajax._solvers`).
         lengths: optional (m,) integers ≥ 2 (concrete, not traced): trajectory i is its first
             lengths[i] states; whatever lies beyond (NaN padding included) is ignored. The pooled
             MLE maximises Σ_i of the log-likelihoods of the valid parts.
@@ -173,7 +177,9 @@ def fit(
         return unscale_result(fit(Scaled(model), data, **options))
     if lengths is None:
         data = check_data(model, data)
-        return fit_unchecked(model, data, method=method, init=init, max_steps=max_steps, tol=tol, starts=starts)
+        return fit_unchecked(
+            model, data, method=method, init=init, max_steps=max_steps, tol=tol, starts=starts
+        )
     data, lengths = check_ragged_data(model, data, lengths)
     if not is_concrete(lengths):
         raise ValueError("lengths: fit needs concrete lengths (NumPy integers), not traced values")
@@ -184,7 +190,7 @@ def fit(
     )  # fmt: skip
     if plan.method == "recursive":
         raise ValueError("method: 'recursive' needs trajectories of one length")
-    return _fit(model, source, theta0, plan)
+    return _with_trajectories(_fit(model, source, theta0, plan), lengths.shape[0])
 
 
 def fit_unchecked(model, data, *, method="auto", init=None, max_steps=None, tol=None, starts=1) -> FitResult:
@@ -194,7 +200,7 @@ def fit_unchecked(model, data, *, method="auto", init=None, max_steps=None, tol=
     plan, theta0 = make_plan(
         model, data, method=method, init=init, max_steps=max_steps, tol=tol, starts=starts
     )
-    return _fit(model, Whole(data), theta0, plan)
+    return _with_trajectories(_fit(model, Whole(data), theta0, plan), jax.tree.leaves(data)[0].shape[0])
 
 
 @eqx.filter_jit
@@ -243,7 +249,12 @@ def fit_streaming(
     )
     if plan.method == "recursive":
         raise ValueError("method: 'recursive' needs whole data; use fit")
-    return _fit_streaming(model, key, theta0, plan, m // chunk, chunk, T)
+    return _with_trajectories(_fit_streaming(model, key, theta0, plan, m // chunk, chunk, T), m)
+
+
+def _with_trajectories(result: FitResult, m: int) -> FitResult:
+    """`result` recording the number of trajectories m (the estimator sees pieces of the data)."""
+    return eqx.tree_at(lambda r: r.num_trajectories, result, np.asarray(m), is_leaf=lambda x: x is None)
 
 
 def _example(model, num_steps: int):
