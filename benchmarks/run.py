@@ -13,6 +13,7 @@ from . import (
     bench_fisher,
     bench_kernels,
     bench_main_job,
+    bench_ragged_fisher,
     bench_scaling,
     bench_simulate,
     bench_stderr,
@@ -26,7 +27,7 @@ def main(quick: bool = False, out=None) -> int:
     cold_compiles()
     benches = (
         bench_simulate, bench_kernels, bench_fisher, bench_stderr, bench_streaming, bench_dynamax, bench_main_job,
-        bench_scaling, bench_compile,
+        bench_scaling, bench_compile, bench_ragged_fisher,
     )  # fmt: skip
     for bench in benches:
         bench.main(quick=quick, out=out)

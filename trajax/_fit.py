@@ -254,7 +254,8 @@ def fit_streaming(
 
 def _with_trajectories(result: FitResult, m: int) -> FitResult:
     """`result` recording the number of trajectories m (the estimator sees pieces of the data)."""
-    return eqx.tree_at(lambda r: r.num_trajectories, result, np.asarray(m), is_leaf=lambda x: x is None)
+    m = jax.device_put(np.asarray(m))  # a JAX array without compiling a program
+    return eqx.tree_at(lambda r: r.num_trajectories, result, m, is_leaf=lambda x: x is None)
 
 
 def _example(model, num_steps: int):
