@@ -187,6 +187,8 @@ class NewtonState(eqx.Module):
     escapes: Int[Array, ""]  # escapes from saddle points taken so far
     escape_trial: Int[Array, ""]  # the next escape step to try from the current saddle
     trial: tuple  # (u, f, g, H) of the last "+" escape step, compared with its "−" twin
+    at_saddle: Bool[Array, ""]  # the gradient test holds at a saddle that may still be escaped
+    escape_dir: Float[Array, " q"]  # there, the eigenvector of the most negative curvature
 
 
 class Newton(eqx.Module):
@@ -233,21 +235,22 @@ class Newton(eqx.Module):
 
         rtol = curvature_rtol(u0.dtype)
 
-        def saddle(s: NewtonState):
-            """(the gradient test holds at a saddle that may still be escaped, v₁)."""
+        def saddle(s: NewtonState) -> NewtonState:
+            """`s` with `at_saddle` and `escape_dir` read from its Hessian (one eigendecomposition
+            an iteration, in the body: the loop's condition reads the flag)."""
             lam_min, lam_scale, v = curvature(s.H)
-            at_saddle = (s.step > 0) & ~s.bfgs & (jnp.max(jnp.abs(s.g)) <= self.tol)
-            at_saddle = at_saddle & (lam_min < -rtol * lam_scale)
-            return at_saddle & (s.escapes < MAX_ESCAPES) & (s.escape_trial < 2 * ESCAPE_LENGTHS), v
+            at_saddle = ~s.bfgs & (jnp.max(jnp.abs(s.g)) <= self.tol) & (lam_min < -rtol * lam_scale)
+            at_saddle = at_saddle & (s.escapes < MAX_ESCAPES) & (s.escape_trial < 2 * ESCAPE_LENGTHS)
+            return eqx.tree_at(lambda t: (t.at_saddle, t.escape_dir), s, (at_saddle, v))
 
         def cond(s: NewtonState):
-            running = (s.step <= self.max_steps) & ((jnp.max(jnp.abs(s.g)) > self.tol) | saddle(s)[0])
+            running = (s.step <= self.max_steps) & ((jnp.max(jnp.abs(s.g)) > self.tol) | s.at_saddle)
             running = running & (s.damping < _MAX_DAMPING) & ~s.done & ~s.exhausted & jnp.isfinite(s.f)
             return (s.step == 0) | running
 
         def body(s: NewtonState):
             first = s.step == 0
-            escaping, v = saddle(s)
+            escaping, v = s.at_saddle, s.escape_dir
             direction = -jnp.linalg.solve(s.H + s.damping * eye, s.g)
             u_new = jnp.where(s.bfgs, s.u + s.search.t * s.search.d, s.u + direction)
             u_new = jnp.where(
@@ -258,7 +261,7 @@ class Newton(eqx.Module):
             bfgs = _bfgs_update(self, s, u_new, f_new, g_new, H_new)
             escape = _escape_update(s, u_new, f_new, g_new, H_new)
             state = jax.tree.map(lambda a, b: jnp.where(s.bfgs, a, b), bfgs, newton)
-            return jax.tree.map(lambda a, b: jnp.where(escaping, a, b), escape, state)
+            return saddle(jax.tree.map(lambda a, b: jnp.where(escaping, a, b), escape, state))
 
         state = NewtonState(
             u=u0,
@@ -277,6 +280,8 @@ class Newton(eqx.Module):
             escapes=jnp.asarray(0),
             escape_trial=jnp.asarray(0),
             trial=(u0, jnp.asarray(jnp.inf, u0.dtype), jnp.zeros_like(u0), eye),
+            at_saddle=jnp.asarray(False),
+            escape_dir=jnp.zeros_like(u0),
         )
         s = jax.lax.while_loop(cond, body, state)
         grad_inf = jnp.max(jnp.abs(s.g))
@@ -322,6 +327,8 @@ def _newton_update(solver: Newton, s: NewtonState, first, direction, u_new, f_ne
         escapes=s.escapes,
         escape_trial=s.escape_trial,
         trial=s.trial,
+        at_saddle=s.at_saddle,
+        escape_dir=s.escape_dir,
     )
 
 
@@ -352,6 +359,8 @@ def _bfgs_update(solver: Newton, s: NewtonState, u_new, f_new, g_new, H_new):
         escapes=s.escapes,
         escape_trial=s.escape_trial,
         trial=s.trial,
+        at_saddle=s.at_saddle,
+        escape_dir=s.escape_dir,
     )
 
 
@@ -385,6 +394,8 @@ def _escape_update(s: NewtonState, u_new, f_new, g_new, H_new) -> NewtonState:
         escapes=s.escapes + accepted.astype(s.escapes.dtype),
         escape_trial=jnp.where(accepted, 0, s.escape_trial + 1),
         trial=jax.tree.map(lambda a, b: jnp.where(plus, a, b), (u_new, f_new, g_new, H_new), s.trial),
+        at_saddle=s.at_saddle,
+        escape_dir=s.escape_dir,
     )
 
 
