@@ -1,4 +1,4 @@
-"""Runs the benchmark suite and refreshes the README's performance table.
+"""Runs the benchmark suite and refreshes the figures of docs/performance.md and docs/scale.md.
 
 python -m benchmarks.run [--quick] [--out DIR]
 """

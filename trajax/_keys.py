@@ -42,7 +42,7 @@ def _threefry(key) -> bool:
 def key_from_seed(seed: int):
     """`jax.random.key(seed)`, built from its two 32-bit words (threefry's seeding is the pair
     (seed >> 32, seed & 0xFFFFFFFF)) without compiling the two small programs JAX's own seeding
-    runs eagerly (about 60 ms of a command-line sweep's start-up). Other PRNG implementations,
+    runs eagerly (a noticeable part of a command-line sweep's start-up). Other PRNG implementations,
     and seeds outside [0, 2**32), take `jax.random.key`."""
     if str(jax.config.jax_default_prng_impl) != "threefry2x32" or not 0 <= seed < 2**32:
         return jax.random.key(seed)
@@ -52,8 +52,8 @@ def key_from_seed(seed: int):
 def fold_in(key, data: int):
     """`jax.random.fold_in(key, data)`, the same bits: for a concrete threefry key and a Python
     int in [0, 2**32), computed with NumPy (threefry2x32(key, (0, data)), as JAX's
-    `threefry_fold_in`) instead of compiling and running two small programs (0.1 s of a
-    sweep's start-up); otherwise `jax.random.fold_in`."""
+    `threefry_fold_in`) instead of compiling and running two small programs at a sweep's
+    start-up; otherwise `jax.random.fold_in`."""
     if not (_threefry(key) and isinstance(data, (int, np.integer)) and 0 <= data < 2**32):
         return jax.random.fold_in(key, data)
     k1, k2 = (np.array([word], np.uint32) for word in np.asarray(jax.random.key_data(key)))

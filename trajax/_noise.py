@@ -30,7 +30,8 @@ def _scalar(x, name):
 def _cos_2pi(u):
     """cos(2πu) for u in [0, 1): reduction to x = 2π(u − k/4) ∈ [−π/4, π/4] and Taylor
     polynomials of degree 16/17 (truncation < 1e-17), max error 7e-16 in float64 against NumPy
-    (tested). 3.1–4.0× faster than `jnp.cos` on CPU (benchmarks/bench_kernels.py)."""
+    (tested). Faster than `jnp.cos` on CPU (benchmarks/bench_kernels.py; figures in
+    docs/performance.md)."""
     v = 4.0 * u
     k = jnp.round(v)
     x = (v - k) * (jnp.pi / 2)
@@ -53,8 +54,8 @@ def _expm1(x):
     """expm1(x) = eˣ − 1 in float64 by x = n ln2 + r, |r| ≤ ln2/2, a Taylor polynomial of
     degree 13 for expm1(r) (truncation < 4e-18) and 2ⁿ(1 + p) − 1 = 2ⁿp + (2ⁿ − 1): max
     relative error 3e-16 against NumPy (tested). Inside the fused Student-t sampler XLA's float64
-    expm1 cost more than the rest of the draw on CPU; with this one the draws are 2.4–2.6×
-    faster (benchmarks/bench_kernels.py). Other dtypes use `jnp.expm1`."""
+    expm1 cost more than the rest of the draw on CPU; this one makes the draws faster
+    (benchmarks/bench_kernels.py; figures in docs/performance.md). Other dtypes use `jnp.expm1`."""
     if x.dtype != jnp.float64:
         return jnp.expm1(x)
     n = jnp.round(x * (1 / math.log(2)))
@@ -201,8 +202,8 @@ class StudentT(AbstractNoise):
         """Bailey's polar method (Math. Comp. 62, 1994) in its rejection-free form: for (U, V)
         uniform on the unit disk, W = U² + V² is Uniform(0, 1] and U/√W = cos Θ with Θ uniform,
         independent of W, so t = cos(2π U₂)·√(ν (W^(−2/ν) − 1)) from two uniforms, for any
-        ν > 0. (3.0–3.6× faster than Z/√(χ²_ν/ν) from ν+1 variates at ν = 5 in float64,
-        benchmarks/bench_kernels.py.)"""
+        ν > 0. (Faster than Z/√(χ²_ν/ν) from ν+1 variates; benchmarks/bench_kernels.py, figures
+        in docs/performance.md.)"""
         dtype = dtype or self.scale.dtype
         # the pair of uniforms is the trailing axis, so element i of `shape` uses random bits
         # 2i and 2i+1 whatever the leading sizes: the prefix property of `simulate`

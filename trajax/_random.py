@@ -4,7 +4,8 @@ JAX lowers the threefry2x32 hash on CPU as a rolled `fori_loop` over its five ke
 rounds (to keep compile times short for huge programs). Each round then streams the whole
 counter array through memory and nothing fuses with the uniform/normal transform around it.
 Written out straight-line, as below, the hash fuses into one vectorised elementwise kernel:
-float32 uniforms 4.0–5.3× faster on the 2-core CPU (benchmarks/bench_kernels.py).
+float32 uniforms several times faster on the CPU (benchmarks/bench_kernels.py; figures in
+docs/performance.md).
 
 The bits are the same as JAX's `threefry_partitionable` scheme (the default since JAX 0.5):
 element i of `shape` (row-major) gets threefry2x32(key, (hi(i), lo(i))), xor-ed for 32-bit

@@ -28,7 +28,7 @@ def trajectory_shapes(model: AbstractModel, num_steps: int):
     """Shapes and dtypes (`jax.ShapeDtypeStruct` leaves) of one trajectory of `num_steps` states.
 
     Found by tracing the model's sampler once per model (a sweep asks several times, for several
-    T: 0.1 s of its start-up for a Student-t linear system): trajectories whose every leaf has
+    T, and each trace adds to its start-up): trajectories whose every leaf has
     leading axis T (the contract of `sample_trajectory`) take the 2-state shapes with T in front;
     others are traced at `num_steps`."""
     key = (id(model), bool(jax.config.jax_enable_x64))

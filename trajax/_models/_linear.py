@@ -167,7 +167,7 @@ class LinearSystem(AbstractModel):
         benchmarks/bench_kernels.py): the small windows of a windowed sweep
         (`trajax/_windows.py`) put coordinates first, so the reductions run along contiguous
         memory; whole data sets use einsums on the (m, T, d) layout, which avoid transposing a
-        large array (1.4–1.8× faster there)."""
+        large array (faster there; figures in docs/performance.md)."""
         d = self.dim
         A = u.reshape(d, d)
         m, T = data.shape[:2]
