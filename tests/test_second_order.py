@@ -148,3 +148,15 @@ def test_hmm_sweep_counts_no_saddle_as_a_success():
     row = result.table[0]
     assert row["failed"] == 0, row
     assert row["ratio"] < 5, row
+
+
+def test_starts_in_a_config(tmp_path):
+    from trajax._config import ConfigError, read_config
+
+    head = '[model]\nname = "two_state_mixture"\ntheta0 = 0.8\ntheta1 = 0.4\n[sweep]\nm = [4]\nT = [4]\nreplicates = 2\n'
+    good, bad = tmp_path / "good.toml", tmp_path / "bad.toml"
+    good.write_text(head + "[fit]\nstarts = 3\n")
+    bad.write_text(head + "[fit]\nstarts = 0\n")
+    assert read_config(good)["fit"]["starts"] == 3
+    with pytest.raises(ConfigError, match=r"^fit\.starts: expected an integer >= 1, got 0$"):
+        read_config(bad)
