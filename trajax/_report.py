@@ -1,5 +1,6 @@
 """Sweep outputs: the model description, summary.json, CSV tables, progress lines and the rates plot
-(the output directory itself is kept by `_records.SweepWriter`)."""
+(the output directory itself is kept by `_records.SweepWriter`; files are written through
+`_jsonio`)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from ._records import SweepWriter, atomic_write, csv_text, jsonable
+from ._fingerprint import model_code
+from ._jsonio import atomic_write, csv_text, jsonable
 from ._stats import CSV_COLUMNS
 
-__all__ = ["SweepWriter", "describe_model", "print_progress", "write_table_csv", "plot_rates"]
+__all__ = ["describe_model", "write_table_csv", "plot_rates"]
 
 
 def write_table_csv(path, table) -> None:
@@ -27,8 +29,6 @@ def write_table_csv(path, table) -> None:
 def describe_model(model) -> dict:
     """A JSON description of a model that identifies it: kind, dtype, code (`model_code`), θ,
     every array leaf, statics."""
-    from ._fingerprint import model_code
-
     leaves, treedef = jax.tree.flatten(model)
     return {
         "name": type(model).__name__,

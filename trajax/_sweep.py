@@ -337,7 +337,8 @@ def sweep(
         >>> [round(r["ratio"], 1) for r in res.table]  # doctest: +SKIP
         [1.0, 1.0]
     """
-    from ._report import SweepWriter, describe_model, print_progress
+    from ._records import SweepWriter
+    from ._report import describe_model, print_progress
 
     if not isinstance(model, AbstractModel):
         raise ValueError(f"model: expected a trajax model, got {type(model).__name__}")
