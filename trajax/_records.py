@@ -29,20 +29,10 @@ from ._replicates import (
 )
 from ._report import plot_rates, summary_text
 from ._stats import CSV_COLUMNS
+from ._timing import TIMING_COLUMNS
 
 __all__ = ["SweepWriter", "atomic_write", "check_out_dir", "csv_text", "jsonable"]
 
-TIMING_COLUMNS = (
-    "m",
-    "T",
-    "compile_s",
-    "run_s",
-    "stream_chunk",
-    "compilations",
-    "memory_bytes",
-    "budget_bytes",
-    "blocks",
-)
 
 
 def _probe(directory: Path) -> str | None:
