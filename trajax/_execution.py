@@ -247,7 +247,7 @@ def gather(outs: list, replicates: int) -> list:
 
 
 _SIMULATION_BATCH_BYTES = 8 * 2**20
-_CPU_BLOCK_BYTES = 128 * 2**20  # data of one block per device on the CPU (`NestedBlocks._cpu_cap`)
+_CPU_BLOCK_BYTES = 128 * 2**20  # data of one block per device on the CPU (`NestedWindows._cpu_cap`)
 
 
 def simulation_batch(batch: int, data_bytes: int, devices) -> int:

@@ -20,6 +20,14 @@ class AbstractProgress:
     cell's table row, `timing` its timing row, `eta` the estimated seconds left (NaN: unknown).
     `block(k, n, first, stop, run_s)`: block k of n (replicates [first, stop)) of a nested sweep
     is fitted in every cell, `run_s` seconds of running so far.
+
+    Example:
+        >>> import trajax as tj
+        >>> class Count(tj.AbstractProgress):
+        ...     def cell(self, done, total, row, timing, eta):
+        ...         print(f"{done}/{total}: m={row['m']}")
+        >>> Count().cell(1, 2, {"m": 10}, {}, float("nan"))
+        1/2: m=10
     """
 
     def cell(self, done: int, total: int, row: dict, timing: dict, eta: float) -> None:
@@ -30,7 +38,12 @@ class AbstractProgress:
 
 
 class NoProgress(AbstractProgress):
-    """Reports nothing (`progress=False`)."""
+    """Reports nothing (`progress=False`).
+
+    Example:
+        >>> import trajax as tj
+        >>> tj.NoProgress().cell(1, 1, {"m": 10}, {}, 0.0)  # prints nothing
+    """
 
 
 def _bar(done: int, total: int, width: int = 20) -> str:
@@ -40,7 +53,13 @@ def _bar(done: int, total: int, width: int = 20) -> str:
 
 class TextProgress(AbstractProgress):
     """One line per finished cell on stderr (`progress=True`): bar, cell, error against theory,
-    timings, ETA; with `blocks`, a line per block of a nested sweep too."""
+    timings, ETA; with `blocks`, a line per block of a nested sweep too.
+
+    Example:
+        >>> import trajax as tj
+        >>> progress = tj.TextProgress(blocks=False)  # a line per cell, none per block
+        >>> progress.block(1, 4, 0, 16, 2.0)  # prints nothing
+    """
 
     def __init__(self, blocks: bool = True):
         self.blocks = blocks
@@ -74,7 +93,18 @@ class TextProgress(AbstractProgress):
 class Callback(AbstractProgress):
     """Calls `fn(done, total, row)` once per finished cell (`progress=fn`): `done` cells of
     `total` are finished (cells resumed from an earlier run first), `row` is the finished cell's
-    table row (a dict with the columns of `SweepResult.table`)."""
+    table row (a dict with the columns of `SweepResult.table`).
+
+    Example:
+        >>> import jax, trajax as tj
+        >>> seen = []
+        >>> def progress(done, total, row):
+        ...     seen.append((done, total, row["m"]))
+        >>> _ = tj.sweep(tj.TwoStateChain(theta=0.8), m=[10, 20], T=[20], replicates=4,
+        ...              key=jax.random.key(0), progress=progress)
+        >>> seen
+        [(1, 2, 10), (2, 2, 20)]
+    """
 
     def __init__(self, fn: Callable[[int, int, dict], object]):
         self.fn = fn

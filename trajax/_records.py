@@ -34,7 +34,6 @@ from ._timing import TIMING_COLUMNS
 __all__ = ["SweepWriter", "atomic_write", "check_out_dir", "csv_text", "jsonable"]
 
 
-
 def _probe(directory: Path) -> str | None:
     """None if a file can be created in `directory`, else the reason (no trace is left)."""
     if not os.access(directory, os.W_OK | os.X_OK):
@@ -182,7 +181,7 @@ class SweepWriter:
         if block is not None:
             self.blocks[cell] = block
 
-    # ---- per-block checkpoints of a multi-block nested sweep (`_sweep._run_nested`) ----------
+    # ---- per-block checkpoints of a multi-block nested sweep (`NestedWindows`) ----------------
     def save_partial(self, first: int, stop: int, blocks: dict) -> None:
         """Checkpoints the per-replicate results of replicates [first, stop) of every unfinished
         cell (`blocks`: {(m, T): block}) atomically in `partial/r<first>-<stop>.json`."""

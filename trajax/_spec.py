@@ -74,6 +74,13 @@ class SweepSpec:
     data_key, fisher_key: `fold_in(key, 0)` (replicate r: `fold_in(data_key, r)`) and
         `fold_in(key, 1)` (Monte-Carlo Fisher informations).
     fit_start: where the sweep's iterative fits start, in words (summary.json).
+
+    Example:
+        >>> import jax, trajax as tj
+        >>> spec = tj.SweepSpec.make(tj.TwoStateChain(theta=0.8), m=[10, 20], T=[20], replicates=4,
+        ...                          key=jax.random.key(0))
+        >>> spec.cells, len(spec.fingerprint)
+        ([(10, 20), (20, 20)], 64)
     """
 
     model: AbstractModel

@@ -20,6 +20,11 @@ class Timing(NamedTuple):
     memory_bytes: the measured working set per device (XLA's memory analysis).
     budget_bytes: the memory budget per device.
     blocks: blocks of replicates of a nested sweep (None: the per-cell runner, no blocks).
+
+    Example:
+        >>> import trajax as tj
+        >>> tj.Timing(10, 20, compile_s=1.5, run_s=0.25, compilations=1).as_dict()["run_s"]
+        0.25
     """
 
     m: int

@@ -25,6 +25,12 @@ class CellOutcome(NamedTuple):
         `first, first + 1, ...`: theta (θ̂, p floats each), sq_err (‖θ̂ − θ*‖²), fisher_stat
         (m·ΔᵀI_TΔ), code (the fit's `tj.RESULTS` code), wald_coverage.
     timing: how the cell ran (`Timing`).
+
+    Example:
+        >>> import trajax as tj
+        >>> outcome = tj.CellOutcome((10, 20), {"first": 0, "sq_err": [0.1]}, tj.Timing(10, 20))
+        >>> outcome.cell, outcome.timing.compilations
+        ((10, 20), 0)
     """
 
     cell: tuple[int, int]
@@ -40,6 +46,11 @@ class AbstractRunner(abc.ABC):
     Implementations: `tj.NestedWindows` (one simulation per replicate block, every cell fitted
     from windows of it) and `tj.PerCell` (one program per cell). `tj.choose_runner` picks one;
     `tj.sweep(..., runner=...)` pins one.
+
+    Example:
+        >>> import trajax as tj
+        >>> isinstance(tj.PerCell(), tj.AbstractRunner), tj.NestedWindows.compiles_per_cell
+        (True, False)
     """
 
     #: whether each cell compiles its own programs (the progress ETA counts a compile per cell)
