@@ -1,7 +1,7 @@
 """Compile time against run time of sweep programs, with and without XLA's CPU fusion emitters.
 
 trajax compiles its sweep programs on the CPU with XLA's older loop emitters
-(`xla_cpu_use_fusion_emitters=False`, `trajax._blocks.compiler_options`); the baseline is XLA's
+(`xla_cpu_use_fusion_emitters=False`, `trajax._execution.compiler_options`); the baseline is XLA's
 default (`TRAJAX_CPU_FUSION_EMITTERS=1`), measured in the same run. Each run is `trajax sweep
 CONFIG --no-cache` in a fresh process (cold compile), the two settings interleaved `repeats`
 times; the JSON keeps every run and the medians, and the largest relative difference between

@@ -116,7 +116,7 @@ def test_a_shard_resumes_after_an_interruption(runs, tmp_path):
     _, config, _, _, array_dir, _ = runs
     calls = []
 
-    def interrupt_after_first_cell(done, total, row, timing, eta):
+    def interrupt_after_first_cell(done, total, row):
         calls.append(done)
         raise KeyboardInterrupt
 

@@ -18,7 +18,14 @@ def test_quick_benchmark_suite_writes_results(tmp_path):
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     names = {p.stem for p in tmp_path.glob("*.json")}
-    assert {"simulate_quick", "fisher_quick", "streaming_quick", "main_job_quick", "scaling_quick", "ragged_fisher_quick"} <= names
+    assert {
+        "simulate_quick",
+        "fisher_quick",
+        "streaming_quick",
+        "main_job_quick",
+        "scaling_quick",
+        "ragged_fisher_quick",
+    } <= names
     assert "dynamax_chain_quick" in names  # measured, or a record of why it was skipped
     for path in tmp_path.glob("*.json"):
         record = json.loads(path.read_text())

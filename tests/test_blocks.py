@@ -6,8 +6,9 @@ import jax
 import pytest
 
 import trajax as tj
-from trajax import _blocks
-from trajax._blocks import state_bytes
+from trajax import _execution
+from trajax._execution import state_bytes
+from trajax._runners._nested import NestedWindows
 
 LDS = tj.LinearSystem(A=[[0.6, 0.1], [0.0, 0.5]], noise=tj.noise.StudentT(5.0))
 GRID = dict(m=[4, 8], T=[9, 20], batch_size=4, progress=False)
@@ -47,16 +48,16 @@ def test_simulation_batch_policy_and_narrow_simulations_are_block_invariant(key,
     cpu, gpu = SimpleNamespace(platform="cpu"), SimpleNamespace(platform="gpu")
     mib = 2**20
     # CPU: the largest divisor of the fits' batch whose data stay within 8 MiB, at least 1
-    assert _blocks.simulation_batch(16, 6 * mib, [cpu, cpu]) == 1  # bench_scaling's main job
-    assert _blocks.simulation_batch(16, mib // 2, [cpu]) == 16
-    assert _blocks.simulation_batch(16, 528 * 2**10, [cpu]) == 8  # `make sweep`'s
-    assert _blocks.simulation_batch(12, 3 * mib, [cpu]) == 2
-    assert _blocks.simulation_batch(16, 6 * mib, [gpu]) == 16  # accelerators: the fits' batch
+    assert _execution.simulation_batch(16, 6 * mib, [cpu, cpu]) == 1  # bench_scaling's main job
+    assert _execution.simulation_batch(16, mib // 2, [cpu]) == 16
+    assert _execution.simulation_batch(16, 528 * 2**10, [cpu]) == 8  # `make sweep`'s
+    assert _execution.simulation_batch(12, 3 * mib, [cpu]) == 2
+    assert _execution.simulation_batch(16, 6 * mib, [gpu]) == 16  # accelerators: the fits' batch
     # a simulation narrower than the fits' batch: still the same numbers whatever the blocks
     data = max(GRID["m"]) * state_bytes(LDS, max(GRID["T"]))
-    monkeypatch.setattr(_blocks, "_SIMULATION_BATCH_BYTES", 2 * data)
-    widths, policy = [], _blocks.simulation_batch
-    monkeypatch.setattr(_blocks, "simulation_batch", lambda *a: widths.append(policy(*a)) or widths[-1])
+    monkeypatch.setattr(_execution, "_SIMULATION_BATCH_BYTES", 2 * data)
+    widths, policy = [], _execution.simulation_batch
+    monkeypatch.setattr(_execution, "simulation_batch", lambda *a: widths.append(policy(*a)) or widths[-1])
     one = tj.sweep(LDS, replicates=24, key=key, **GRID)
     budget = _budget_for(one, 4) * len(jax.local_devices())
     blocked = tj.sweep(LDS, replicates=24, key=key, max_cell_bytes=budget, **GRID)
@@ -71,7 +72,7 @@ def test_cpu_blocks_hold_at_most_the_cap_and_give_the_same_bits(key, monkeypatch
     one = tj.sweep(LDS, replicates=24, key=key, **GRID)
     assert one.timings[0]["blocks"] == 1
     data = max(GRID["m"]) * state_bytes(LDS, max(GRID["T"]))
-    monkeypatch.setattr(_blocks, "_CPU_BLOCK_BYTES", GRID["batch_size"] * data)
+    monkeypatch.setattr(_execution, "_CPU_BLOCK_BYTES", GRID["batch_size"] * data)
     capped = tj.sweep(LDS, replicates=24, key=key, **GRID)
     devices = len(jax.local_devices())
     assert capped.timings[0]["blocks"] == -(-24 // (GRID["batch_size"] * devices))
@@ -95,7 +96,7 @@ def test_an_interrupted_blocked_sweep_resumes_after_its_last_block(key, tmp_path
     reference = tj.sweep(LDS, replicates=24, key=key, **GRID)
     budget = _budget_for(reference, 4) * len(jax.local_devices())
     kwargs = dict(replicates=24, key=key, max_cell_bytes=budget, out=tmp_path / "run", **GRID)
-    simulate = _blocks.NestedBlocks.simulate
+    simulate = NestedWindows.simulate
     calls = []
 
     def interrupted(self, a):
@@ -106,18 +107,16 @@ def test_an_interrupted_blocked_sweep_resumes_after_its_last_block(key, tmp_path
             raise KeyboardInterrupt
         return simulate(self, a)
 
-    monkeypatch.setattr(_blocks.NestedBlocks, "simulate", interrupted)
+    monkeypatch.setattr(NestedWindows, "simulate", interrupted)
     with pytest.raises(KeyboardInterrupt):
         tj.sweep(**kwargs, model=LDS)
     assert len(list((tmp_path / "run" / "partial").glob("r*.json"))) == 2
     assert not list((tmp_path / "run" / "records").glob("*.json"))  # no cell finished yet
 
-    monkeypatch.setattr(_blocks.NestedBlocks, "simulate", simulate)
-    indices = _blocks.NestedBlocks._indices
+    monkeypatch.setattr(NestedWindows, "simulate", simulate)
+    indices = NestedWindows._indices
     resumed_from = []  # the first replicate of every block the rerun compiles or simulates
-    monkeypatch.setattr(
-        _blocks.NestedBlocks, "_indices", lambda self, a: resumed_from.append(a) or indices(self, a)
-    )
+    monkeypatch.setattr(NestedWindows, "_indices", lambda self, a: resumed_from.append(a) or indices(self, a))
     resumed = tj.sweep(**kwargs, model=LDS)
     assert min(resumed_from) == calls[2]  # block 2 onwards: the checkpointed blocks were not recomputed
     assert resumed.replicates == reference.replicates and resumed.table == reference.table
@@ -140,19 +139,19 @@ def test_map_batches_is_a_batched_map_and_refuses_a_ragged_axis():
 
     xs = {"a": jnp.arange(12.0).reshape(6, 2), "b": jnp.arange(6.0)}
     fn = lambda x: (jnp.sum(x["a"]) * x["b"], x["a"] * 2)
-    out = jax.jit(lambda xs: _blocks.map_batches(fn, xs, 3))(xs)
+    out = jax.jit(lambda xs: _execution.map_batches(fn, xs, 3))(xs)
     expected = jax.vmap(fn)(xs)
     assert all(np.array_equal(o, e) for o, e in zip(out, expected, strict=True))
     with pytest.raises(ValueError, match="batch: 6 replicates are not a multiple of the batch width 4"):
-        _blocks.map_batches(fn, xs, 4)
+        _execution.map_batches(fn, xs, 4)
 
 
 def test_compiler_options_switch_the_cpu_emitters_and_nothing_else(monkeypatch):
     cpu = jax.devices("cpu")[0]
     monkeypatch.delenv("TRAJAX_CPU_FUSION_EMITTERS", raising=False)
-    assert _blocks.compiler_options(cpu) == {"xla_cpu_use_fusion_emitters": False}
+    assert _execution.compiler_options(cpu) == {"xla_cpu_use_fusion_emitters": False}
     monkeypatch.setenv("TRAJAX_CPU_FUSION_EMITTERS", "1")  # XLA's default, for long sweeps
-    assert _blocks.compiler_options(cpu) is None
+    assert _execution.compiler_options(cpu) is None
 
 
 def test_cpu_shares_compile_once_and_give_the_one_share_numbers():
@@ -161,8 +160,8 @@ def test_cpu_shares_compile_once_and_give_the_one_share_numbers():
 
     cpu = jax.devices("cpu")[0]
     fn = lambda idx, scale: (jnp.sin(idx.astype(jnp.float32) * scale), jnp.cumsum(idx) * 2)
-    whole = _blocks.OnDevices(fn, [cpu])
-    split = _blocks.OnDevices(fn, [cpu, cpu])  # two shares, e.g. two CPU devices' worth
+    whole = _execution.OnDevices(fn, [cpu])
+    split = _execution.OnDevices(fn, [cpu, cpu])  # two shares, e.g. two CPU devices' worth
     idx = jnp.arange(8, dtype=jnp.uint32)
     whole.compile(idx, jnp.float32(0.3))
     split.compile(idx[:4], jnp.float32(0.3))
@@ -171,8 +170,8 @@ def test_cpu_shares_compile_once_and_give_the_one_share_numbers():
     from types import SimpleNamespace
 
     c0, c1, g0, g1 = (SimpleNamespace(platform=p) for p in ("cpu", "cpu", "gpu", "gpu"))
-    assert _blocks.share_devices([c0, c1]) == [c0, c0]  # every CPU share on the first CPU device
-    assert _blocks.share_devices([g0, g1]) == [g0, g1]  # each accelerator runs its own share
+    assert _execution.share_devices([c0, c1]) == [c0, c0]  # every CPU share on the first CPU device
+    assert _execution.share_devices([g0, g1]) == [g0, g1]  # each accelerator runs its own share
     one = whole([idx], jnp.float32(0.3))[0]
     two = split([idx[:4], idx[4:]], jnp.float32(0.3))
     assert np.array_equal(np.concatenate([np.asarray(t[0]) for t in two]), np.asarray(one[0]))

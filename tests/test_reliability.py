@@ -226,9 +226,10 @@ def test_api_and_cli_follow_one_rule(tmp_path, key):
     grid = dict(m=[2], T=[4, 6], replicates=4, key=key)
     first = tj.sweep(model, **grid, out=out, progress=False)
     seen = []
-    again = tj.sweep(model, **grid, out=out, batch_size=2, progress=lambda *a: seen.append(a[3]))
-    assert again.table == first.table and all(t["resumed"] for t in seen)
-    assert [t["compile_s"] for t in seen] == [t["compile_s"] for t in first.timings]  # not rerun
+    again = tj.sweep(model, **grid, out=out, batch_size=2, progress=lambda *a: seen.append(a))
+    assert again.table == first.table and all(t["resumed"] for t in again.timings)
+    assert [t["compile_s"] for t in again.timings] == [t["compile_s"] for t in first.timings]  # not rerun
+    assert seen == [(1, 2, first.table[0]), (2, 2, first.table[1])]  # progress(done, total, row)
     with pytest.raises(ValueError, match="already holds 2 finished cells of this sweep"):
         tj.sweep(model, **grid, out=out, resume=False, progress=False)
     with pytest.raises(ValueError, match=r"different sweep \(model.theta differs\)"):

@@ -398,14 +398,14 @@ def test_compilations_do_not_grow_with_replicates_or_cells(key):
 
 
 def test_the_eta_counts_compiles_only_where_cells_compile_and_fits_fixed_run_costs():
-    from trajax._sweep import _Clock
+    from trajax._progress import Clock
 
-    nested = _Clock([(16, 32), (256, 128)], done=0)
+    nested = Clock([(16, 32), (256, 128)], done=0)
     nested.compiling = False  # a nested sweep's cells share programs compiled up front
     nested.finished(16, 32, {"compile_s": 4.0, "run_s": 0.7})
     assert nested.eta() == pytest.approx(0.7)  # one cell left, at the mean run per cell; no compile
 
-    per_cell = _Clock([(10, 10), (20, 10), (40, 10), (80, 10)], done=0)
+    per_cell = Clock([(10, 10), (20, 10), (40, 10), (80, 10)], done=0)
     per_cell.finished(10, 10, {"compile_s": 2.0, "run_s": 1.5})
     assert per_cell.eta() == pytest.approx(3 * 2.0 + 3 * 1.5)  # one size known: means per cell
     per_cell.finished(20, 10, {"compile_s": 2.0, "run_s": 2.0})
@@ -415,7 +415,7 @@ def test_the_eta_counts_compiles_only_where_cells_compile_and_fits_fixed_run_cos
 
 def test_a_tolerance_the_dtype_cannot_reach_warns_before_any_work():
     # float32 with the float64 default tolerance: every fit would run to max_steps and fail
-    from trajax._sweep import _warn_unreachable_tol
+    from trajax._spec import _warn_unreachable_tol
 
     with pytest.warns(UserWarning, match=r"tol: 1e-08 is below what float32 gradients can reach"):
         _warn_unreachable_tol(1e-8, np.float32)

@@ -24,11 +24,22 @@ from ._models import MarkovChainMixture as MarkovChainMixture
 from ._models import MixedLinearRegression as MixedLinearRegression
 from ._models import SinusoidalGLM as SinusoidalGLM
 from ._models import TwoStateChain as TwoStateChain
+from ._progress import AbstractProgress as AbstractProgress
+from ._progress import Callback as Callback
+from ._progress import NoProgress as NoProgress
+from ._progress import TextProgress as TextProgress
 from ._results import RESULTS as RESULTS
 from ._results import FitResult as FitResult
+from ._runners import AbstractRunner as AbstractRunner
+from ._runners import CellOutcome as CellOutcome
+from ._runners import NestedWindows as NestedWindows
+from ._runners import PerCell as PerCell
+from ._runners import choose_runner as choose_runner
 from ._simulate import simulate as simulate
+from ._spec import SweepSpec as SweepSpec
 from ._summary import parameter_names as parameter_names
-from ._sweep import SweepResult as SweepResult
 from ._sweep import sweep as sweep
+from ._sweep_result import SweepResult as SweepResult
+from ._timing import Timing as Timing
 
 __version__ = "0.1.0"

@@ -65,6 +65,7 @@ def cmd_sweep(args) -> int:
     from ._config import ConfigError, build_config, config_dtype, read_config
     from ._records import check_out_dir
     from ._replicates import parse_shard, shard_dir_name
+    from ._spec import SpecError
     from ._sweep import sweep
 
     if _ONE_SHOT:
@@ -96,16 +97,12 @@ def cmd_sweep(args) -> int:
             config=config.raw,
             shard=shard,
         )
+    except SpecError as err:  # the spec names the setting's section: the config key
+        raise ConfigError(f"{err.section}.{err}") from None
     except ValueError as err:
-        message = str(err)
-        if isinstance(err, ConfigError) or message.startswith("out:"):
+        if isinstance(err, ConfigError) or str(err).startswith("out:"):
             raise
-        section = {"m": "sweep", "T": "sweep", "replicates": "sweep", "design": "sweep",
-                   "batch_size": "run", "method": "fit", "max_steps": "fit", "tol": "fit",
-                   "num_samples": "fisher"}.get(message.split(":")[0])  # fmt: skip
-        if "'exact' is not available" in message:  # fisher_information's, not fit's, method
-            section = "fisher"
-        raise ConfigError(f"{section}.{message}" if section else message) from None
+        raise ConfigError(str(err)) from None
     _INTERRUPTS.check()  # one swallowed during the last cell or the summary
     import jax
 
@@ -378,16 +375,17 @@ _INTERRUPTS = _Interrupts()
 
 
 def _progress(quiet: bool):
-    """The progress hook of a CLI sweep: a line per cell unless `quiet`, then a stop if an
-    interrupt was swallowed."""
-    from ._report import print_progress
+    """The progress of a CLI sweep: a line per cell unless `quiet` (no block lines), then a stop
+    if an interrupt was swallowed."""
+    from ._progress import TextProgress
 
-    def report(done, total, row, timing, eta):
-        if not quiet:
-            print_progress(done, total, row, timing, eta)
-        _INTERRUPTS.check()
+    class CommandLineProgress(TextProgress):
+        def cell(self, done, total, row, timing, eta) -> None:
+            if not quiet:
+                super().cell(done, total, row, timing, eta)
+            _INTERRUPTS.check()
 
-    return report
+    return CommandLineProgress(blocks=False)
 
 
 def _use_cpu_cores(count) -> None:

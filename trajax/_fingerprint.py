@@ -24,7 +24,7 @@ import types
 import equinox as eqx
 import numpy as np
 
-from ._records import jsonable
+from ._jsonio import jsonable
 
 __all__ = ["NO_NUMBER_SETTINGS", "fingerprint", "first_difference", "identity", "model_code"]
 

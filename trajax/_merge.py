@@ -12,8 +12,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ._fingerprint import first_difference, identity
 from ._records import SweepWriter, read_records
-from ._replicates import block_size, cell_row, concatenate_blocks, replicate_rows, shard_range
+from ._replicates import block_size, cell_row, concatenate_blocks, shard_range
+from ._sweep_result import assemble
+from ._timing import Timing
 
 __all__ = ["merge_shards"]
 
@@ -66,9 +69,6 @@ def merge_shards(out, *, progress: bool = False):
         >>> [r["replicate"] for r in merged.replicates]
         [0, 1, 2, 3, 4, 5]
     """
-    from ._fingerprint import first_difference, identity
-    from ._sweep import SweepResult
-
     out = Path(out)
     if not out.is_dir():
         raise ValueError(f"merge: {out} is not a directory")
@@ -91,7 +91,7 @@ def merge_shards(out, *, progress: bool = False):
     R = int(config["replicates"])
     counts = {info[1] for _, info, _, _ in shards}
     cells = [(int(mi), int(Ti)) for Ti in config["T"] for mi in config["m"]]
-    table, timings, replicates, merged = [], [], [], []
+    merged = {}
     for cell in cells:
         parts = []
         for directory, _, _, records in shards:
@@ -116,25 +116,12 @@ def merge_shards(out, *, progress: bool = False):
         block = concatenate_blocks([record[3] for _, _, record in parts])
         shard_row = parts[0][2][1]
         row = cell_row(*cell, block, shard_row["theory"], shard_row["theory_se"], shard_row["p"])
-        shard_timings = [record[2] for _, _, record in parts]
-        timing = {
-            "m": cell[0],
-            "T": cell[1],
-            "compile_s": sum(t.get("compile_s", 0.0) for t in shard_timings),
-            "run_s": sum(t.get("run_s", 0.0) for t in shard_timings),
-            "stream_chunk": shard_timings[0].get("stream_chunk", 0),
-            "compilations": sum(int(t.get("compilations", 1)) for t in shard_timings),
-            "memory_bytes": max(int(t.get("memory_bytes") or 0) for t in shard_timings),
-            "budget_bytes": shard_timings[0].get("budget_bytes", ""),
-        }
-        table.append(row)
-        timings.append(timing)
-        replicates.extend(replicate_rows(*cell, block))
-        merged.append((row, timing, block))
+        timing = Timing.of_shards(*cell, [record[2] for _, _, record in parts]).as_dict()
+        merged[cell] = (row, timing, block)
     writer = SweepWriter(out, config, resume=True)
-    for row, timing, block in merged:
+    for row, timing, block in merged.values():
         writer.commit(row, timing, block)
-    result = SweepResult(table=table, timings=timings, config=config, replicates=replicates)
+    result = assemble(cells, merged, config)
     writer.finish(result)
     if progress:
         print(f"trajax: merged {len(shards)} shards of {len(cells)} cells into {out}", flush=True)

@@ -12,79 +12,26 @@ leaves whole records, and a rerun rebuilds every other file from them.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import math
 import os
-import re
 import secrets
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from ._replicates import BLOCK_KEYS, concatenate_blocks
+from ._fingerprint import fingerprint, first_difference, identity
+from ._jsonio import _to_json, atomic_write, csv_text, jsonable, remove_temporaries, temporary_path
+from ._replicates import (
+    BLOCK_KEYS,
+    REPLICATE_COLUMNS,
+    concatenate_blocks,
+    replicate_rows,
+    replicates_csv_rows,
+)
+from ._report import plot_rates, summary_text
+from ._stats import CSV_COLUMNS
+from ._timing import TIMING_COLUMNS
 
 __all__ = ["SweepWriter", "atomic_write", "check_out_dir", "csv_text", "jsonable"]
-
-TIMING_COLUMNS = (
-    "m",
-    "T",
-    "compile_s",
-    "run_s",
-    "stream_chunk",
-    "compilations",
-    "memory_bytes",
-    "budget_bytes",
-    "blocks",
-)
-_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp(\.\w+)?$")
-
-
-def jsonable(x):
-    """`x` with numpy scalars and arrays as Python values; non-finite floats become None."""
-    if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [jsonable(v) for v in x]
-    if isinstance(x, float | np.floating):
-        return float(x) if math.isfinite(x) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.ndarray):
-        return jsonable(x.tolist())
-    return x
-
-
-def temporary_path(path: Path) -> Path:
-    """A fresh hidden name beside `path`, keeping its suffix (matplotlib picks formats by it)."""
-    return path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
-
-
-def atomic_write(path, text: str) -> None:
-    """Writes `text` to `path` via a temporary file and `os.replace`: readers, and a process
-    killed at any moment, see the old file or the new one, never a torn one. The file gets the
-    user's umask (as `open` would), not mkstemp's 0600, so others can read shared results."""
-    path = Path(path)
-    tmp = temporary_path(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def remove_temporaries(directory: Path) -> None:
-    """Deletes temporary files a killed writer left in `directory`."""
-    for path in directory.glob(".*.tmp*"):
-        if _TEMPORARY.match(path.name):
-            path.unlink(missing_ok=True)
 
 
 def _probe(directory: Path) -> str | None:
@@ -119,32 +66,6 @@ def check_out_dir(out) -> Path:
     return out
 
 
-def table_columns(rows, known) -> list[str]:
-    """`known` columns first, then every other key of the rows in order of first appearance."""
-    columns = list(known)
-    for row in rows:
-        columns += [k for k in row if k not in columns]
-    return columns
-
-
-def csv_text(rows, known) -> str:
-    """CSV of `rows` with the columns `table_columns(rows, known)`; floats as `repr` (exact)."""
-    columns = table_columns(rows, known)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        values = [row.get(c, "") for c in columns]
-        writer.writerow([repr(v) if isinstance(v, float) else v for v in values])
-    return buf.getvalue()
-
-
-def _to_json(x):
-    if isinstance(x, np.generic | np.ndarray):
-        return x.tolist()
-    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
-
-
 def read_records(directory: Path) -> dict:
     """{(m, T): (fingerprint, row, timing, block or None)} of the records in `directory`."""
     out = {}
@@ -176,8 +97,6 @@ class SweepWriter:
     """
 
     def __init__(self, out, config: dict, *, resume: bool = True, force: bool = False):
-        from ._fingerprint import fingerprint, first_difference, identity
-
         self.dir = check_out_dir(out)
         self.config = jsonable(config)
         self.fingerprint = fingerprint(identity(self.config))
@@ -209,8 +128,6 @@ class SweepWriter:
         self.blocks = {cell: block for cell, (_, _, _, block) in records.items() if block is not None}
 
     def _old_identity(self):
-        from ._fingerprint import identity
-
         try:
             old = json.loads((self.dir / "config.json").read_text())
             return identity({k: v for k, v in old.items() if k != "fingerprint"})
@@ -264,7 +181,7 @@ class SweepWriter:
         if block is not None:
             self.blocks[cell] = block
 
-    # ---- per-block checkpoints of a multi-block nested sweep (`_sweep._run_nested`) ----------
+    # ---- per-block checkpoints of a multi-block nested sweep (`NestedWindows`) ----------------
     def save_partial(self, first: int, stop: int, blocks: dict) -> None:
         """Checkpoints the per-replicate results of replicates [first, stop) of every unfinished
         cell (`blocks`: {(m, T): block}) atomically in `partial/r<first>-<stop>.json`."""
@@ -319,8 +236,6 @@ class SweepWriter:
 
     def write_tables(self) -> None:
         """cells.csv and timings.csv from the records, cells in (T, m) order."""
-        from ._stats import CSV_COLUMNS
-
         if not self.created:
             self._create()
         ordered = sorted(self.rows.values(), key=lambda rt: (rt[0]["T"], rt[0]["m"]))
@@ -330,8 +245,6 @@ class SweepWriter:
     def write_replicates(self) -> None:
         """replicates.csv from the records (cells in (T, m) order). It grows with every cell, so
         it is written once, at the end (`finish`); after an interruption the rerun writes it."""
-        from ._replicates import REPLICATE_COLUMNS, replicate_rows, replicates_csv_rows
-
         reps = [
             row
             for cell in sorted(self.blocks, key=lambda c: (c[1], c[0]))
@@ -341,8 +254,6 @@ class SweepWriter:
 
     def finish(self, result) -> None:
         """Rewrites the tables, then writes summary.json and rates.png."""
-        from ._report import plot_rates, summary_text
-
         self.write_tables()
         self.write_replicates()
         atomic_write(self.dir / "summary.json", summary_text(result, self.config, self.fingerprint))

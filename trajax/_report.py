@@ -1,5 +1,6 @@
-"""Sweep outputs: the model description, summary.json, CSV tables, progress lines and the rates plot
-(the output directory itself is kept by `_records.SweepWriter`)."""
+"""Sweep outputs: the model description, summary.json, CSV tables and the rates plot
+(the output directory itself is kept by `_records.SweepWriter`; files are written through
+`_jsonio`)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,16 @@ import json
 import math
 import re
 import sys
-import threading
 from pathlib import Path
 
 import jax
 import numpy as np
 
-from ._records import SweepWriter, atomic_write, csv_text, jsonable
+from ._fingerprint import model_code
+from ._jsonio import atomic_write, csv_text, jsonable
 from ._stats import CSV_COLUMNS
 
-__all__ = ["SweepWriter", "describe_model", "print_progress", "write_table_csv", "plot_rates"]
+__all__ = ["describe_model", "write_table_csv", "plot_rates"]
 
 
 def write_table_csv(path, table) -> None:
@@ -27,8 +28,6 @@ def write_table_csv(path, table) -> None:
 def describe_model(model) -> dict:
     """A JSON description of a model that identifies it: kind, dtype, code (`model_code`), θ,
     every array leaf, statics."""
-    from ._fingerprint import model_code
-
     leaves, treedef = jax.tree.flatten(model)
     return {
         "name": type(model).__name__,
@@ -80,29 +79,6 @@ def summary_text(result, config: dict, fingerprint: str) -> str:
     return json.dumps(jsonable(summary), indent=2, sort_keys=True) + "\n"
 
 
-def _bar(done: int, total: int, width: int = 20) -> str:
-    filled = round(width * done / total)
-    return "█" * filled + "░" * (width - filled)
-
-
-def print_progress(done, total, row, timing, eta) -> None:
-    """One line per finished cell on stderr: bar, cell, error against theory, timings, ETA."""
-    timing_text = (
-        "resumed"
-        if timing.get("resumed") or "run_s" not in timing
-        else f"compile {timing['compile_s']:.1f}s, run {timing['run_s']:.1f}s"
-    )
-    eta_text = f"ETA {eta:.0f}s" if math.isfinite(eta) else "ETA --"
-    print(
-        f"[{_bar(done, total)}] {done}/{total}  m={row['m']} T={row['T']}  "
-        f"mse={row['mse']:.3e} theory={row['theory']:.3e} "
-        f"ratio={row['ratio']:.3f} [{row['ratio_lo']:.3f}, {row['ratio_hi']:.3f}] "
-        f"failed={row['failed']}  ({timing_text})  {eta_text}",
-        file=sys.stderr,
-        flush=True,
-    )
-
-
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
@@ -134,22 +110,16 @@ def _log_axis_labels(axis) -> None:
     axis.set_minor_formatter(FuncFormatter(minor))
 
 
-def preload_plotting() -> threading.Thread:
-    """Imports the matplotlib modules of `plot_rates` in a daemon thread, so that the plot at the
-    end of a sweep does not wait for them (0.23 s of the command line's fixed cost): a sweep
-    starts it when its run starts, while the main thread waits on XLA outside the GIL. Without
-    matplotlib it does nothing; `plot_rates` reports that."""
-
-    def load():
-        try:
-            from matplotlib import colormaps, figure, ticker  # noqa: F401
-            from matplotlib.backends import backend_agg  # noqa: F401
-        except ImportError:
-            pass
-
-    thread = threading.Thread(target=load, name="trajax-preload-matplotlib", daemon=True)
-    thread.start()
-    return thread
+def preload_plotting() -> None:
+    """Imports the matplotlib modules of `plot_rates`, so that the plot at the end of a sweep
+    does not wait for them (0.23 s of the command line's fixed cost): a sweep runs it in a daemon
+    thread (`_execution.start_daemon`) when its run starts, while the main thread waits on XLA
+    outside the GIL. Without matplotlib it does nothing; `plot_rates` reports that."""
+    try:
+        from matplotlib import colormaps, figure, ticker  # noqa: F401
+        from matplotlib.backends import backend_agg  # noqa: F401
+    except ImportError:
+        pass
 
 
 def plot_rates(result, path) -> None:

@@ -14,9 +14,9 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from ._checks import is_concrete
+from ._codes import reason_name, result_code
 from ._model import AbstractModel
 from ._models import MarkovChain, MarkovChainMixture, TwoStateChain
-from ._results import reason_name, result_code
 
 __all__ = ["parameter_names", "summary_values", "summary", "conf_int"]
 
