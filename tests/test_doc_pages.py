@@ -80,10 +80,9 @@ def test_prose_quotes_no_measured_figure(page):
 
 
 # ---------------------------------------------------------------------------- docstrings
-# Modules being refactored for issue 26 (the sweep runners) still quote timings; each entry goes
-# when its docstrings point at docs/performance.md instead (strict: a cleaned module fails here
-# until it leaves the list).
-_STILL_QUOTING = {"_blocks.py", "_report.py", "_sweep.py", "_cli.py"}
+# Modules allowed to quote timings in their docstrings while being reworked (none today; strict:
+# a cleaned module fails here until it leaves the set).
+_STILL_QUOTING: set[str] = set()
 
 
 def _docstrings(path: Path):

@@ -585,7 +585,7 @@ def main(argv=None) -> int:
 def run() -> None:
     """The console entry point (`trajax`, `python -m trajax`): `main`, then exit without
     tearing the interpreter down (`os._exit`): every file is written and closed by then, and
-    the teardown of JAX's, equinox's and matplotlib's modules took 0.6-1.2 s after a sweep.
+    the teardown of JAX's, equinox's and matplotlib's modules took most of a second after a sweep.
     The exit handlers (`atexit`: JAX waits for its pending effects, logging flushes) still run,
     except after an interrupt, which exits at once with 130: every finished cell is already on
     disk, and tearing down a JAX runtime interrupted during its start-up can crash (a SIGSEGV at

@@ -88,7 +88,7 @@ def map_batches(fn, xs, batch: int, out_shapes=None):
     round differently from the loop body's. Here a device holding one batch runs the same loop as
     a device holding many. The leading axis must be a multiple of `batch` (the sweeps pad it so).
     `out_shapes`, the shapes of `fn`'s output for one item (`jax.ShapeDtypeStruct` leaves), saves
-    tracing `fn` a second time to find them (`make sweep`'s fit program: 0.47 → 0.41 s to lower)."""
+    tracing `fn` a second time to find them (a shorter lowering of every sweep's fit program)."""
     n = jax.tree.leaves(xs)[0].shape[0]
     if n % batch:
         raise ValueError(f"batch: {n} replicates are not a multiple of the batch width {batch}")
@@ -109,11 +109,10 @@ def map_batches(fn, xs, batch: int, out_shapes=None):
 
 def compiler_options(device) -> dict | None:
     """XLA options for a sweep program on `device`. On the CPU, XLA's older loop emitters instead
-    of its fusion emitters: they compile a windowed fit program faster, for a run about 10% longer
-    (`make sweep`: compile 1.3 s against 1.7 s, run 2.8 s against 2.6 s, 5.6 s end to end against
-    5.9 s; the main job at 256 replicates: 10.9 s against 10.3 s; `benchmarks/bench_compile.py`,
-    results in benchmarks/results/compile_options.json). For sweeps that run longer than about
-    ten seconds, `TRAJAX_CPU_FUSION_EMITTERS=1` in the environment keeps XLA's default. Both gave
+    of its fusion emitters: they compile a windowed fit program faster, for a somewhat longer
+    run, a trade that favours short sweeps such as `make sweep` (docs/performance.md has the
+    figures, from `benchmarks/bench_compile.py`). For long sweeps,
+    `TRAJAX_CPU_FUSION_EMITTERS=1` in the environment keeps XLA's default. Both gave
     the same cells.csv on the shipped configs, but they may order floating-point operations
     differently, so their numbers are only promised to agree to rounding (each alone is
     deterministic)."""
@@ -256,9 +255,8 @@ def simulation_batch(batch: int, data_bytes: int, devices) -> int:
     On the CPU, the largest divisor of `batch` whose data (`data_bytes` a replicate) stay within
     8 MiB, at least 1: the simulation draws a batch's noise before it runs the recursion, so
     its temporaries are a few times the batch's data, and wide batches of large replicates
-    only add memory to fault in and to carry through the caches. The main job of
-    benchmarks/bench_scaling.py (6.3 MB a replicate, R = 64): peak RSS 1.32 → 0.75 GB, system
-    time 1.7 → 0.5 s, end to end 5.4–6.1 → 4.9 s with 1 replicate at a time instead of 16.
+    only add memory to fault in and to carry through the caches (the main job's peak memory,
+    system time and wall time all fell with one replicate at a time instead of 16).
     Accelerators take `batch`: they need the parallel work, and their memory is their own.
     A deterministic function of the configuration (never of the devices' number or the
     budget), so a sweep's numbers do not depend on how it runs."""

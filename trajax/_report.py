@@ -97,7 +97,7 @@ def _power_of_ten_label(value: float, minor_too: bool) -> str:
 
 def _log_axis_labels(axis) -> None:
     """Plain-text labels on a log axis (`_power_of_ten_label`): matplotlib's default formatter
-    writes them as mathtext, whose parser took 0.30 s of the rates plot's 1.0 s to build (under
+    writes them as mathtext, whose parser took a large share of the rates plot's build time (under
     cProfile; the plot of the main job at R = 64). Between decades only where the axis spans less
     than two decades."""
     from matplotlib.ticker import FuncFormatter
@@ -112,7 +112,7 @@ def _log_axis_labels(axis) -> None:
 
 def preload_plotting() -> None:
     """Imports the matplotlib modules of `plot_rates`, so that the plot at the end of a sweep
-    does not wait for them (0.23 s of the command line's fixed cost): a sweep runs it in a daemon
+    does not wait for them (a noticeable part of the command line's fixed cost): a sweep runs it in a daemon
     thread (`_execution.start_daemon`) when its run starts, while the main thread waits on XLA
     outside the GIL. Without matplotlib it does nothing; `plot_rates` reports that."""
     try:

@@ -192,7 +192,7 @@ class _Fishers:
 
     The closed form's program (one for every T) is traced at once and compiled in a background
     thread, beside the sweep's own programs, instead of alone on one core before them (its
-    XLA compile, 0.18 s for a Student-t linear system, was a tenth of `make sweep`'s start-up);
+    XLA compile was a noticeable part of `make sweep`'s start-up);
     `result()` runs it, or the Monte-Carlo estimate for models without one, when the fits or
     the table first need it. Errors name the `fisher` section (`SpecError`)."""
 

@@ -120,9 +120,8 @@ class NestedWindows(AbstractRunner):
         """Replicates per device per block on the CPU: as many batches as keep a block's data
         within `_CPU_BLOCK_BYTES`, at least one. Smaller blocks let the next block's simulation
         run beside this block's fits and reuse memory already faulted in: the main job of
-        benchmarks/bench_scaling.py (6.3 MB a replicate) ran its fits and simulations 7-8% faster
-        with blocks of 16 replicates per device than of 32 (R = 64 and 256, interleaved pairs,
-        the same bits; equal at R = 1024), its working set halved. Accelerators have no cap."""
+        benchmarks/bench_scaling.py ran faster with blocks of 16 replicates per device than of
+        32 (interleaved pairs, the same bits), its working set halved. Accelerators have no cap."""
         if not on_cpu(self.devices):
             return 1 << 62
         return max(1, _execution._CPU_BLOCK_BYTES // (self.batch * max(1, self.data_bytes))) * self.batch
