@@ -27,7 +27,7 @@ def _solve_double_well(u0):
     terms = lambda u: (_double_well(u), jax.grad(_double_well)(u), jax.hessian(_double_well)(u))
     return _second_order.solve(
         lambda u: Newton(100, 1e-10, 1.5e-8).minimise(terms, u),
-        jax.hessian(_double_well),
+        None,  # Newton holds the Hessian
         jax.vmap(_double_well),
         u0,
         1e-10,

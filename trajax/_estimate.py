@@ -156,7 +156,7 @@ def estimate(model: AbstractModel, source: AbstractSource, plan: Plan, given=Non
         f = lambda u, d: model.objective_value(model.from_unconstrained(u), d)
         solve_from = lambda u: solve(
             minimise,
-            lambda v: source.mean(lambda d: jax.hessian(f)(v, d)),
+            None if plan.method == "newton" else lambda v: source.mean(lambda d: jax.hessian(f)(v, d)),
             # one pass over the data per point (only when escaping a saddle): no k-fold temporaries
             lambda points: jax.lax.map(lambda v: source.mean(lambda d: f(v, d)), points),
             u,

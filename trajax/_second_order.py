@@ -43,7 +43,7 @@ _STARTS_SEED = 20261208
 
 def solve(
     minimise: Callable[[Array], Solution],
-    hessian: Callable[[Array], Array],
+    hessian: Callable[[Array], Array] | None,
     objective_values: Callable[[Array], Array],
     u0: Float[Array, " q"],
     tol: float,
@@ -53,7 +53,8 @@ def solve(
 
     Args:
         minimise: u₀ ↦ the solver's `Solution` from u₀.
-        hessian: u ↦ ∇²f(u), for a solver whose `Solution` has no `hessian`.
+        hessian: u ↦ ∇²f(u) for a solver whose `Solution` has no `hessian` (L-BFGS), or None
+            for one that holds it and escapes saddles itself (Newton).
         objective_values: (k, q) points ↦ (k,) values of f.
         u0: the start, optimiser coordinates.
         tol: the gradient test's tolerance (a flat direction is refused only where it held).
@@ -63,7 +64,7 @@ def solve(
         `result` `not_a_maximum` where the answer is not a local minimum of f.
     """
     rtol = curvature_rtol(u0.dtype)
-    if jax.eval_shape(minimise, u0).hessian is not None:  # Newton: it escapes saddles itself
+    if hessian is None:  # Newton: it escapes saddles itself
         solution = minimise(u0)
         lam_min, lam_scale, _ = curvature(solution.hessian)
         return _classify(solution, lam_min, lam_scale, solution.num_steps, rtol, tol)

@@ -24,6 +24,7 @@ so no reverse-mode derivative passes through a source's loop (windows, chunks).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import equinox as eqx
@@ -310,7 +311,8 @@ def _newton_update(solver: Newton, s: NewtonState, first, direction, u_new, f_ne
     u, g = keep(u_new, s.u), keep(g_new, s.g)
     # the BFGS phase starts with H⁻¹ ≈ I/λ: its first step is the gradient step Newton just took
     Hinv = jnp.eye(u.shape[0], dtype=u.dtype) / s.damping
-    return NewtonState(
+    return dataclasses.replace(
+        s,
         u=u,
         f=keep(f_new, s.f),
         g=g,
@@ -324,11 +326,6 @@ def _newton_update(solver: Newton, s: NewtonState, first, direction, u_new, f_ne
         Hinv=Hinv,
         search=_LineSearch.along(-Hinv @ g, g),
         exhausted=jnp.asarray(False),
-        escapes=s.escapes,
-        escape_trial=s.escape_trial,
-        trial=s.trial,
-        at_saddle=s.at_saddle,
-        escape_dir=s.escape_dir,
     )
 
 
@@ -342,7 +339,8 @@ def _bfgs_update(solver: Newton, s: NewtonState, u_new, f_new, g_new, H_new):
     search = jax.tree.map(keep, _LineSearch.along(-Hinv @ g, g), search)
     done = collapsed | (accepted & _negligible(s.f, f_new, solver.ftol))
     exhausted = ~accepted & (search.trials >= _MAX_TRIALS)
-    return NewtonState(
+    return dataclasses.replace(
+        s,
         u=keep(u_new, s.u),
         f=keep(f_new, s.f),
         g=g,
@@ -356,11 +354,6 @@ def _bfgs_update(solver: Newton, s: NewtonState, u_new, f_new, g_new, H_new):
         Hinv=Hinv,
         search=search,
         exhausted=exhausted,
-        escapes=s.escapes,
-        escape_trial=s.escape_trial,
-        trial=s.trial,
-        at_saddle=s.at_saddle,
-        escape_dir=s.escape_dir,
     )
 
 
@@ -377,25 +370,18 @@ def _escape_update(s: NewtonState, u_new, f_new, g_new, H_new) -> NewtonState:
     )
     accepted = ~plus & (best[1] < s.f)
     keep = lambda new, old: jnp.where(accepted, new, old)
-    return NewtonState(
+    return dataclasses.replace(
+        s,
         u=keep(best[0], s.u),
         f=keep(best[1], s.f),
         g=keep(best[2], s.g),
         H=keep(best[3], s.H),
         damping=jnp.where(accepted, jnp.asarray(1e-6, s.damping.dtype), s.damping),
         step=s.step + 1,
-        done=s.done,
         rejected=jnp.asarray(False),
-        bounces=s.bounces,
-        bfgs=s.bfgs,
-        Hinv=s.Hinv,
-        search=s.search,
-        exhausted=s.exhausted,
         escapes=s.escapes + accepted.astype(s.escapes.dtype),
         escape_trial=jnp.where(accepted, 0, s.escape_trial + 1),
         trial=jax.tree.map(lambda a, b: jnp.where(plus, a, b), (u_new, f_new, g_new, H_new), s.trial),
-        at_saddle=s.at_saddle,
-        escape_dir=s.escape_dir,
     )
 
 
